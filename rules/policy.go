@@ -1,0 +1,84 @@
+package rules
+
+import "time"
+
+// RuleKind is the kind of a selection line.
+type RuleKind uint8
+
+const (
+	Selective RuleKind = iota // /re ATTRS
+	Equal                     // =/re ATTRS
+	Negative                  // !/re
+	Prune                     // -/re (AIDE 0.19's prune, accepted)
+)
+
+// Rule is one selection line after macro expansion.
+type Rule struct {
+	Kind  RuleKind
+	Regex string  // the regular expression as written (after @@{VAR} expansion and prefixes), without the implicit ^
+	Types TypeSet // restriction; 0 = unrestricted
+	Attrs AttrSet
+	Expr  string // the attribute expression as written
+	File  string // config file the line came from
+	Line  int    // 1-based line number
+	Text  string // the line as written
+}
+
+// Match is the verdict of a Policy for one path.
+type Match struct {
+	Selected bool    // the entry goes into the database
+	Descend  bool    // for a directory: its children may be selected, walk them
+	Attrs    AttrSet // attributes to record, when Selected
+	Rule     *Rule   // the deciding rule, nil when none matched
+}
+
+// Options are the AIDE and agent options of a config.
+type Options struct {
+	// agent options (DESIGN.md §2)
+	StateDir         string        // default /var/lib/agent
+	ReportDir        string        // default StateDir/reports
+	ReportMaxAge     time.Duration // default 2160h
+	MailTo           []string
+	MailFrom         string
+	SMTPURL          string
+	SMTPUser         string
+	SMTPPasswordFile string
+	Sendmail         string
+	ScheduleCheck    string // default @weekly
+	CheckMode        string // check|update, default check
+	ScheduleRAID     string // default @daily
+	RAIDAlertRepeat  time.Duration
+	AOEConfig        string // default /etc/vbladed.conf
+	Vblade           string
+	Nice             int    // default 19
+	IONice           string // default idle
+
+	// AIDE options honoured by the agent
+	ReportURLs               []string
+	ReportFormat             string // plain|json
+	ReportLevel              string // default changed_attributes
+	NumWorkers               int    // 0 = default (GOMAXPROCS)
+	RootPrefix               string
+	ReportBase16             bool
+	ReportQuiet              bool
+	ReportDetailedInit       bool
+	ReportIgnoreAddedAttrs   AttrSet
+	ReportIgnoreRemovedAttrs AttrSet
+	ReportIgnoreChangedAttrs AttrSet
+	ReportForceAttrs         AttrSet
+	ConfigVersion            string
+}
+
+// Policy is a parsed configuration.
+type Policy struct {
+	Options  Options
+	Groups   map[string]AttrSet
+	Rules    []*Rule  // in config order
+	Warnings []string // non-fatal notices, each "file:line: text"
+	Digest   [32]byte // SHA-256 of the canonical rule set and options, for the baseline meta
+}
+
+// Match decides what to do with path (absolute, as bytes in a string) of file type t.
+func (p *Policy) Match(path string, t FileType) Match {
+	panic("rules: Match not implemented yet")
+}
