@@ -45,8 +45,20 @@ type Entry struct {
 	SELinux    string  // security.selinux label, NUL stripped
 	Caps       []byte  // raw security.capability
 	E2fsattrs  uint32  // FS_IOC_GETFLAGS flags
+	// Prefix, for a growing file (rule with growing and a hash) whose
+	// baseline size Options.BaselineSize supplied, holds the digests of its
+	// first Prefix.Size bytes, so Compare can tell a file that was only
+	// appended to from one that was rewritten (AIDE's check mode). Nil when
+	// not recorded.
+	Prefix *Prefix
 	// Err is the per-entry problem, if any: the file could not be read, it
 	// vanished, it changed while it was read. An entry with Err set still
 	// carries whatever was learnt before the error.
 	Err string
+}
+
+// Prefix is the digest of the first Size bytes of a file (see Entry.Prefix).
+type Prefix struct {
+	Size    int64 // bytes hashed; the baseline size of the file
+	Digests Digests
 }

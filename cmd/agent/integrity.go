@@ -1,0 +1,512 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"opsagent/db"
+	"opsagent/report"
+	"opsagent/rules"
+	"opsagent/scanner"
+)
+
+// File names under state_dir.
+const (
+	baselineName  = "baseline.db"
+	lastCheckName = "last-check.db"
+)
+
+func formatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "format", Usage: "report format: plain or json (default: report_format)"}
+}
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "init",
+		Usage: "scan and install a new baseline (the previous one is kept as baseline-YYYYMMDD-HHMMSS.db)",
+		Flags: []cli.Flag{formatFlag()},
+		Action: func(c *cli.Context) error {
+			return withRun(c, func(r *integrityRun) error { return r.initBaseline() })
+		},
+	}
+}
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "check",
+		Usage: "scan and report differences from the baseline (exit bits: 1 added, 2 removed, 4 changed)",
+		Flags: []cli.Flag{formatFlag()},
+		Action: func(c *cli.Context) error {
+			return withRun(c, func(r *integrityRun) error { return r.check(false) })
+		},
+	}
+}
+
+func updateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "update",
+		Usage: "check, then install the scan as the new baseline",
+		Flags: []cli.Flag{formatFlag()},
+		Action: func(c *cli.Context) error {
+			return withRun(c, func(r *integrityRun) error { return r.check(true) })
+		},
+	}
+}
+
+func acceptCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "accept",
+		Usage: "install the last check's scan (last-check.db) as the baseline without rescanning",
+		Action: func(c *cli.Context) error {
+			return withRun(c, func(r *integrityRun) error { return r.accept() })
+		},
+	}
+}
+
+func compareCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "compare",
+		Usage:     "report the differences between two baseline files",
+		ArgsUsage: "OLD.db NEW.db",
+		Flags:     []cli.Flag{formatFlag()},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return fmt.Errorf("%w: compare takes two database files", errUsage)
+			}
+			pol, err := loadPolicy(c)
+			if err != nil {
+				return err
+			}
+			r := newRun(c, pol)
+			return r.compare(c.Args().Get(0), c.Args().Get(1))
+		},
+	}
+}
+
+// integrityRun is one init/check/update/accept/compare invocation.
+type integrityRun struct {
+	c      *cli.Context
+	ctx    context.Context
+	pol    *rules.Policy
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+	start  time.Time
+	host   string
+	limit  *regexp.Regexp
+}
+
+func newRun(c *cli.Context, pol *rules.Policy) *integrityRun {
+	host, _ := os.Hostname()
+	r := &integrityRun{
+		c: c, ctx: c.Context, pol: pol,
+		stdout: c.App.Writer, stderr: c.App.ErrWriter,
+		start: time.Now(), host: host,
+	}
+	level := slog.LevelInfo
+	if c.Bool("quiet") {
+		level = slog.LevelError
+	}
+	r.log = slog.New(slog.NewTextHandler(r.stderr, &slog.HandlerOptions{Level: level}))
+	if l := c.String("limit"); l != "" {
+		// Validated by loadPolicy; AIDE's --limit matches at the first position.
+		r.limit, _ = regexp.Compile("^(?:" + l + ")")
+	}
+	return r
+}
+
+// withRun loads the config, creates and locks state_dir, removes temp files a
+// killed run left, and runs fn.
+func withRun(c *cli.Context, fn func(*integrityRun) error) error {
+	pol, err := loadPolicy(c)
+	if err != nil {
+		return err
+	}
+	notices(c, pol, c.App.ErrWriter)
+	r := newRun(c, pol)
+	dir := pol.Options.StateDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("%w: create state_dir: %w", errWrite, err)
+	}
+	lock, err := db.Lock(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if err := db.CleanTemp(dir); err != nil {
+		return err
+	}
+	return fn(r)
+}
+
+func (r *integrityRun) path(name string) string {
+	return filepath.Join(r.pol.Options.StateDir, name)
+}
+
+func (r *integrityRun) meta(kind string) db.Meta {
+	return db.Meta{
+		AgentVersion: version, Host: r.host, Kind: kind, Created: r.start,
+		RulesDigest: r.pol.Digest, Root: r.pol.Options.RootPrefix,
+	}
+}
+
+func (r *integrityRun) scanOptions() scanner.Options {
+	o := scanner.Options{Workers: r.pol.Options.NumWorkers, Root: r.pol.Options.RootPrefix, Logger: r.log}
+	if w := r.c.Int("workers"); w > 0 {
+		o.Workers = w
+	}
+	if r.limit != nil {
+		o.Limit = func(p string) bool { return r.limit.MatchString(p) }
+	}
+	return o
+}
+
+// scanInto scans the file system into a new generation and returns the
+// uncommitted writer and the per-entry problems.
+func (r *integrityRun) scanInto(kind string) (*db.Writer, []report.Problem, scanner.Stats, error) {
+	w, err := db.Create(r.pol.Options.StateDir, r.meta(kind))
+	if err != nil {
+		return nil, nil, scanner.Stats{}, err
+	}
+	var problems []report.Problem
+	stats, err := scanner.Scan(r.ctx, r.pol, r.scanOptions(), func(e *scanner.Entry) error {
+		if e.Err != "" {
+			problems = append(problems, report.Problem{Path: e.Path, Err: e.Err})
+		}
+		return w.Put(e)
+	})
+	if err != nil {
+		w.Abort()
+		if r.ctx.Err() != nil {
+			return nil, nil, stats, fmt.Errorf("%w: scan stopped, the baseline is unchanged", errInterrupted)
+		}
+		return nil, nil, stats, err
+	}
+	return w, problems, stats, nil
+}
+
+func (r *integrityRun) initBaseline() error {
+	w, problems, stats, err := r.scanInto("init")
+	if err != nil {
+		return err
+	}
+	if r.ctx.Err() != nil {
+		w.Abort()
+		return fmt.Errorf("%w: the baseline is unchanged", errInterrupted)
+	}
+	dst := r.path(baselineName)
+	if _, err := w.Commit(dst, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
+		w.Abort()
+		return err
+	}
+	rep := r.newReport("init")
+	rep.NewBaseline = dst
+	rep.NewBaselineDigest = r.digest(dst)
+	rep.Total = int(stats.Entries)
+	rep.Problems = problems
+	if err := r.emitReport(rep); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return &exitError{code: exitIncomplete}
+	}
+	return nil
+}
+
+// check scans, writes last-check.db, diffs it against the baseline and
+// reports. With update, the scan becomes the baseline.
+func (r *integrityRun) check(update bool) error {
+	base := r.path(baselineName)
+	old, err := db.Open(base)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no baseline at %s: run 'agent init' first: %w", base, err)
+		}
+		return err
+	}
+	defer old.Close()
+	kind := "check"
+	if update {
+		kind = "update"
+	}
+	w, problems, _, err := r.scanInto(kind)
+	if err != nil {
+		return err
+	}
+	if r.ctx.Err() != nil {
+		w.Abort()
+		return fmt.Errorf("%w: the baseline is unchanged", errInterrupted)
+	}
+	last := r.path(lastCheckName)
+	if _, err := w.Commit(last, db.CommitOptions{}); err != nil {
+		w.Abort()
+		return err
+	}
+	cur, err := db.Open(last)
+	if err != nil {
+		return err
+	}
+	defer cur.Close()
+	rep := r.newReport(kind)
+	rep.Baseline = base
+	rep.BaselineDigest = r.digest(base)
+	rep.Problems = problems
+	if err := r.diff(old, cur, rep); err != nil {
+		return err
+	}
+	if update {
+		if r.limit != nil {
+			// Entries outside --limit keep their baseline values.
+			if err := r.mergeLimited(old, cur); err != nil {
+				return err
+			}
+		} else if _, err := db.Install(last, base, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
+			return err
+		}
+		rep.NewBaseline = base
+		rep.NewBaselineDigest = r.digest(base)
+	}
+	if err := r.emitReport(rep); err != nil {
+		return err
+	}
+	return r.outcome(rep)
+}
+
+// mergeLimited installs a baseline made of the scanned entries inside
+// --limit and the old baseline's entries outside it.
+func (r *integrityRun) mergeLimited(old, cur *db.Baseline) error {
+	w, err := db.Create(r.pol.Options.StateDir, r.meta("update"))
+	if err != nil {
+		return err
+	}
+	err = db.Join(old, cur, func(o, n *scanner.Entry) error {
+		switch {
+		case n != nil:
+			return w.Put(n)
+		case o != nil && !r.limit.MatchString(o.Path):
+			return w.Put(o)
+		}
+		return nil
+	})
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	if _, err := w.Commit(r.path(baselineName), db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
+		w.Abort()
+		return err
+	}
+	return nil
+}
+
+// diff merge-joins two generations and fills rep with the changes, following
+// AIDE: ANF hides added entries, ARF removed ones, report_ignore_changed_attrs
+// hides attribute changes, and --limit restricts the comparison.
+func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report) error {
+	o := r.pol.Options
+	var total int
+	err := db.Join(old, cur, func(a, b *scanner.Entry) error {
+		if b != nil {
+			total++
+		}
+		if r.limit != nil {
+			p := ""
+			if a != nil {
+				p = a.Path
+			} else {
+				p = b.Path
+			}
+			if !r.limit.MatchString(p) {
+				return nil
+			}
+		}
+		if r.ctx.Err() != nil {
+			return fmt.Errorf("%w: the baseline is unchanged", errInterrupted)
+		}
+		switch {
+		case a == nil && b.Attrs.Has(rules.AttrANF):
+			return nil
+		case b == nil && a.Attrs.Has(rules.AttrARF):
+			return nil
+		}
+		ch, changed := scanner.Compare(a, b, o.ReportIgnoreChangedAttrs)
+		if !changed {
+			return nil
+		}
+		switch ch.Kind {
+		case scanner.Added:
+			rep.Added++
+		case scanner.Removed:
+			rep.Removed++
+		case scanner.Changed:
+			rep.Changed++
+		}
+		rep.Changes = append(rep.Changes, ch)
+		return nil
+	})
+	rep.Total = total
+	return err
+}
+
+// outcome is the exit status of check/update/compare: the AIDE bits, or 3
+// when nothing changed but some entries could not be read.
+func (r *integrityRun) outcome(rep *report.Report) error {
+	code := 0
+	if rep.Added > 0 {
+		code |= 1
+	}
+	if rep.Removed > 0 {
+		code |= 2
+	}
+	if rep.Changed > 0 {
+		code |= 4
+	}
+	if code == 0 && len(rep.Problems) > 0 {
+		code = exitIncomplete
+	}
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: code}
+}
+
+func (r *integrityRun) accept() error {
+	last := r.path(lastCheckName)
+	cur, err := db.Open(last)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("nothing to accept: no %s (run 'agent check' first): %w", last, err)
+		}
+		return err
+	}
+	m := cur.Meta()
+	cur.Close()
+	if m.RulesDigest != r.pol.Digest && !r.c.Bool("quiet") {
+		fmt.Fprintf(r.stderr, "agent: notice: %s was scanned with other rules than the current config\n", last)
+	}
+	base := r.path(baselineName)
+	if _, err := db.Install(last, base, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
+		return err
+	}
+	if !r.c.Bool("quiet") {
+		fmt.Fprintf(r.stdout, "baseline %s replaced by the scan of %s (%d entries)\n", base, m.Created.Format(time.RFC3339), m.Entries)
+	}
+	return nil
+}
+
+func (r *integrityRun) compare(a, b string) error {
+	old, err := db.Open(a)
+	if err != nil {
+		return err
+	}
+	defer old.Close()
+	cur, err := db.Open(b)
+	if err != nil {
+		return err
+	}
+	defer cur.Close()
+	rep := r.newReport("compare")
+	rep.Baseline = a
+	rep.BaselineDigest = r.digest(a)
+	rep.NewBaseline = b
+	rep.NewBaselineDigest = r.digest(b)
+	if err := r.diff(old, cur, rep); err != nil {
+		return err
+	}
+	if err := r.emitReport(rep); err != nil {
+		return err
+	}
+	return r.outcome(rep)
+}
+
+// digest is the BLAKE3 of a database file, printed in reports so that a
+// mailed report lets an admin verify the baseline off-host.
+func (r *integrityRun) digest(path string) [32]byte {
+	d, _, err := scanner.HashFile(path, rules.AttrBLAKE3.Set())
+	if err != nil {
+		r.log.Warn("cannot hash database", "path", path, "err", err)
+		return [32]byte{}
+	}
+	return d.BLAKE3
+}
+
+func (r *integrityRun) newReport(kind string) *report.Report {
+	o := r.pol.Options
+	return &report.Report{
+		Kind: kind, Start: r.start, AgentVersion: version, Host: r.host,
+		Config: r.c.String("config"), Level: o.ReportLevel, Base16: o.ReportBase16,
+		ForceAttrs: o.ReportForceAttrs, Limit: r.c.String("limit"),
+	}
+}
+
+// emitReport writes the report to every report_url (stdout by default).
+func (r *integrityRun) emitReport(rep *report.Report) error {
+	rep.End = time.Now()
+	format := r.pol.Options.ReportFormat
+	if f := r.c.String("format"); f != "" {
+		format = f
+	}
+	write := report.WriteText
+	switch format {
+	case "", "plain":
+	case "json":
+		write = report.WriteJSON
+	default:
+		return fmt.Errorf("%w: unknown report format %q (plain or json)", errUsage, format)
+	}
+	if r.pol.Options.ReportQuiet && rep.Added+rep.Removed+rep.Changed == 0 && rep.Kind != "init" && len(rep.Problems) == 0 {
+		return nil
+	}
+	urls := r.pol.Options.ReportURLs
+	if len(urls) == 0 {
+		urls = []string{"stdout"}
+	}
+	for _, u := range urls {
+		if err := r.writeReportTo(u, rep, write); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *integrityRun) writeReportTo(url string, rep *report.Report, write func(io.Writer, *report.Report) error) error {
+	switch {
+	case url == "stdout":
+		return wrapWrite(write(r.stdout, rep))
+	case url == "stderr":
+		return wrapWrite(write(r.stderr, rep))
+	case len(url) > 5 && url[:5] == "file:":
+		path := url[5:]
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscallNoFollow, 0o600)
+		if err != nil {
+			return fmt.Errorf("%w: report_url: %w", errWrite, err)
+		}
+		if err := write(f, rep); err != nil {
+			f.Close()
+			return wrapWrite(err)
+		}
+		return wrapWrite(f.Close())
+	default:
+		if !r.c.Bool("quiet") {
+			fmt.Fprintf(r.stderr, "agent: notice: report_url %q is not supported yet; report written to stdout\n", url)
+		}
+		return wrapWrite(write(r.stdout, rep))
+	}
+}
+
+func wrapWrite(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", errWrite, err)
+}

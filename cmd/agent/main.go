@@ -1,0 +1,142 @@
+// Command agent is opsagent's single binary: file integrity (AIDE-compatible),
+// reports, RAID probe, AoE export supervisor, SSH forced-command validator and
+// the scheduler that runs them. This package is the only one that reads flags,
+// prints, and exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"opsagent/db"
+	"opsagent/rules"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit codes: a user contract, documented in README.md. 1, 2 and 4 are the
+// added/removed/changed bits of check, update and compare (as in AIDE).
+const (
+	exitOK          = 0
+	exitIncomplete  = 3  // init/check completed with unreadable entries
+	exitWrite       = 14 // write error
+	exitInvalidArg  = 15 // invalid argument
+	exitConfig      = 17 // configuration error
+	exitIO          = 18 // I/O error
+	exitVersion     = 19 // baseline format version mismatch
+	exitLocked      = 21 // another agent holds the state lock
+	exitCorrupt     = 24 // corrupt database
+	exitInterrupted = 25 // interrupted by a signal
+)
+
+// exitError carries an explicit exit code for an outcome that is not a
+// failure of the run (check found differences) or whose class no sentinel
+// names.
+type exitError struct {
+	code int
+	err  error // may be nil: exit silently with code
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// Sentinels of the command layer.
+var (
+	errInterrupted = errors.New("interrupted")
+	errUsage       = errors.New("invalid argument")
+	errWrite       = errors.New("write error")
+)
+
+// exitCode maps an error returned by a command to the process exit code. It
+// is the one place where error classes become exit codes.
+func exitCode(err error) int {
+	var ee *exitError
+	var pe *rules.ParseError
+	var el rules.ErrorList
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, errInterrupted), errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.Is(err, errUsage):
+		return exitInvalidArg
+	case errors.As(err, &pe), errors.As(err, &el), errors.Is(err, errConfig):
+		return exitConfig
+	case errors.Is(err, db.ErrLocked):
+		return exitLocked
+	case errors.Is(err, db.ErrCorrupt):
+		return exitCorrupt
+	case errors.Is(err, db.ErrVersion):
+		return exitVersion
+	case errors.Is(err, errWrite):
+		return exitWrite
+	default:
+		return exitIO
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run executes the CLI and returns the exit code. Deferred cleanup in the
+// commands always runs, because urfave/cli is told never to exit by itself.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	code := exitCode(err)
+	if err != nil {
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.err != nil {
+			fmt.Fprintf(stderr, "agent: %v\n", err)
+		}
+	}
+	return code
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                 "agent",
+		Usage:                "file integrity, RAID, AoE and SSH guard for servers",
+		Version:              version,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		// Never let urfave/cli call os.Exit: deferred cleanup must run.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		},
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"AGENT_CONFIG"},
+				Value: defaultConfigPath, Usage: "configuration `FILE` (AIDE syntax); the embedded default is used when the default path does not exist"},
+			&cli.StringFlag{Name: "state-dir", Usage: "override the state_dir option (`DIR` holding baseline.db)"},
+			&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "only entries matching `REGEX` (implicit ^), as aide --limit"},
+			&cli.IntFlag{Name: "workers", Usage: "hashing workers (default: num_workers, else one per CPU)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or notices on stderr"},
+		},
+		Commands: []*cli.Command{
+			initCommand(), checkCommand(), updateCommand(), acceptCommand(), compareCommand(),
+			dryInitCommand(), configCommand(), dbCommand(),
+		},
+	}
+	return app
+}

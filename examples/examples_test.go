@@ -1,0 +1,76 @@
+package examples
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"opsagent/rules"
+)
+
+// TestAgentConfParses: the embedded default config parses without errors or
+// notices, selects the classic server trees and ignores the volatile ones.
+func TestAgentConfParses(t *testing.T) {
+	pol, err := rules.Parse(bytes.NewReader(AgentConf), "agent.conf", rules.LoadOptions{AgentVersion: "test", Hostname: "test"})
+	if err != nil {
+		t.Fatalf("Parse(agent.conf): %v", err)
+	}
+	if len(pol.Warnings) != 0 {
+		t.Errorf("agent.conf has notices: %q", pol.Warnings)
+	}
+	for _, tc := range []struct {
+		path     string
+		typ      rules.FileType
+		selected bool
+	}{
+		{"/etc/passwd", rules.TypeFile, true},
+		{"/usr/bin/ls", rules.TypeFile, true},
+		{"/var/log/syslog", rules.TypeFile, true},
+		{"/proc/1/status", rules.TypeFile, false},
+		{"/tmp/x", rules.TypeFile, false},
+		{"/var/lib/agent/baseline.db", rules.TypeFile, false},
+		{"/home/user/file", rules.TypeFile, false},
+	} {
+		if got := pol.Match(tc.path, tc.typ).Selected; got != tc.selected {
+			t.Errorf("Match(%q).Selected = %v, want %v", tc.path, got, tc.selected)
+		}
+	}
+	m := pol.Match("/var/log/syslog", rules.TypeFile)
+	if m.Attrs.Has(rules.AttrMD5) || !m.Attrs.Has(rules.AttrUID) {
+		t.Errorf("/var/log rule attrs = %v, want LOG = p+u+g", m.Attrs)
+	}
+}
+
+// TestAgentConfAide: aide itself accepts the default config (one file serves
+// both tools).
+func TestAgentConfAide(t *testing.T) {
+	if _, err := exec.LookPath("aide"); err != nil {
+		t.Skip("aide is not installed (apt-get install aide)")
+	}
+	out, err := exec.Command("aide", "-c", filepath.Join(".", "agent.conf"), "--config-check").CombinedOutput()
+	if err != nil {
+		t.Errorf("aide --config-check agent.conf: %v\n%s", err, out)
+	}
+}
+
+// TestEveryExampleParses parses every *.conf in this directory that is an
+// agent config.
+func TestEveryExampleParses(t *testing.T) {
+	files, err := filepath.Glob("*.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f != "agent.conf" {
+			continue // other configs (sshval, vbladed) have their own parsers
+		}
+		if _, err := os.Stat(f); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rules.Load(f, rules.LoadOptions{AgentVersion: "test", Hostname: "test"}); err != nil {
+			t.Errorf("Load(%s): %v", f, err)
+		}
+	}
+}

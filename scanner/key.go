@@ -1,0 +1,61 @@
+package scanner
+
+// Key returns the database key of path: path with every '/' mapped to 0x00.
+// Byte order of keys is the scanner's emit order (depth-first pre-order,
+// children sorted bytewise), because a NUL sorts below every byte a file
+// name can hold: "/a/b" (key "\x00a\x00b") sorts before "/a!b".
+func Key(path string) []byte {
+	k := []byte(path)
+	for i, c := range k {
+		if c == '/' {
+			k[i] = 0
+		}
+	}
+	return k
+}
+
+// PathOfKey is the inverse of Key.
+func PathOfKey(key []byte) string {
+	p := make([]byte, len(key))
+	for i, c := range key {
+		if c == 0 {
+			c = '/'
+		}
+		p[i] = c
+	}
+	return string(p)
+}
+
+// KeyLess reports whether path a sorts before path b in key order (see Key)
+// without allocating.
+func KeyLess(a, b string) bool {
+	return keyCompare(a, b) < 0
+}
+
+// keyCompare is bytes.Compare(Key(a), Key(b)).
+func keyCompare(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if ca == '/' {
+			ca = 0
+		}
+		if cb == '/' {
+			cb = 0
+		}
+		if ca < cb {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,280 @@
+package scanner
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"opsagent/rules"
+)
+
+// Sentinels for the per-entry problems the scanner detects itself. They are
+// wrapped in an *fs.PathError (Op "hash") by HashFile, and their text ends
+// Entry.Err of the entries they concern.
+var (
+	// ErrChanged: size, mtime or ctime moved while the file was read; the
+	// digests were kept but may describe no version the file ever had.
+	ErrChanged = errors.New("file changed while reading")
+	// ErrReplaced: the file opened is not the file stat'ed (dev, inode or
+	// type differ), so it was not hashed.
+	ErrReplaced = errors.New("file replaced while scanning")
+	// ErrNotRegular: HashFile was given something other than a regular file.
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrNoPolicy: Scan was called with a nil policy.
+	ErrNoPolicy = errors.New("scanner: nil policy")
+)
+
+// Options tune a Scan. The zero value scans "/" with GOMAXPROCS workers.
+type Options struct {
+	// Workers is the number of hashing goroutines; 0 or less means
+	// runtime.GOMAXPROCS(0).
+	Workers int
+	// Root is AIDE's root_prefix: the tree on disk is Root+path, while
+	// Entry.Path never includes it and always starts with "/". "" means "/".
+	Root string
+	// Limit is AIDE's --limit: entries for which it returns false are not
+	// emitted. Directories are still walked (subject to the policy), since
+	// something below them may be inside the limit. Nil means no limit.
+	// It is called from the walker goroutine only.
+	Limit func(path string) bool
+	// BaselineSize, when set, returns the size the baseline recorded for
+	// path. For a regular file whose rule has growing and a hash, the scanner
+	// then also records the digests of that many leading bytes
+	// (Entry.Prefix), which lets Compare ignore appends as aide --check
+	// does. It is called from several goroutines at once.
+	BaselineSize func(path string) (size int64, ok bool)
+	// Logger receives notices (vanished files, skipped /proc and /sys
+	// mounts); nil discards them.
+	Logger *slog.Logger
+	// Progress, when set, is called with running totals from the goroutine
+	// that calls emit, at most about ten times a second.
+	Progress func(Stats)
+
+	// match replaces pol.Match in package tests (the seam that lets the
+	// scanner be tested without a parsed policy).
+	match func(path string, t rules.FileType) rules.Match
+	// hook, when set, is called at named points of the pipeline so tests can
+	// race the scanner deterministically ("lstat": before a worker stats an
+	// entry; "read": after the first chunk of a file was hashed).
+	hook func(point, path string)
+	// window overrides the reorder window (tests).
+	window int
+}
+
+// Stats are the totals of a Scan.
+type Stats struct {
+	Entries     int64 // entries emitted
+	FilesHashed int64 // regular files read to the end for at least one digest
+	BytesHashed int64 // bytes read while hashing
+	Errors      int64 // emitted entries with Err set
+	Vanished    int64 // paths listed by readdir that were gone before lstat (not entries, as in aide)
+}
+
+// defaultWindow bounds how far the walker may run ahead of emit: at most
+// this many entries are queued, being hashed or waiting to be re-ordered,
+// so memory stays flat whatever the size of the tree.
+const defaultWindow = 4096
+
+// Scan walks the tree selected by pol and calls emit once per selected entry,
+// in key order (see Key): depth-first pre-order with each directory's
+// children sorted bytewise. emit is called sequentially from the calling
+// goroutine, so it needs no locking; it may keep the *Entry.
+//
+// Per-entry problems never stop the walk: they are entries with Err set,
+// counted in Stats.Errors. Scan returns a non-nil error only when the root
+// cannot be stat'ed, when emit returns an error (returned as is), or when ctx
+// is cancelled (ctx.Err()). Every goroutine Scan starts has exited when it
+// returns.
+func Scan(ctx context.Context, pol *rules.Policy, opts Options, emit func(*Entry) error) (Stats, error) {
+	s, err := newScan(pol, opts)
+	if err != nil {
+		return Stats{}, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	window := defaultWindow
+	if opts.window > 0 {
+		window = opts.window
+	}
+	s.tokens = make(chan struct{}, window)
+	s.jobs = make(chan job, 4*workers)
+	results := make(chan result, 4*workers)
+
+	var wg sync.WaitGroup
+	var walkErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// The walker closes jobs when it returns, which lets the hashers
+		// drain and exit.
+		walkErr = s.walk(ctx)
+		if walkErr != nil {
+			cancel()
+		}
+	}()
+	var hashers sync.WaitGroup
+	for range workers {
+		hashers.Add(1)
+		go func() {
+			defer hashers.Done()
+			w := newWorker(s)
+			for j := range s.jobs {
+				r := result{seq: j.seq, e: w.do(ctx, &j)}
+				select {
+				case results <- r:
+				case <-ctx.Done():
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		// results closes once every hasher has exited, ending the loop below.
+		defer wg.Done()
+		hashers.Wait()
+		close(results)
+	}()
+
+	st, emitErr := s.reorder(ctx, results, window, emit)
+	cancel()
+	// Drain so blocked senders see the closed channels; the hashers release
+	// the directory handles of every job they take.
+	for range results {
+	}
+	wg.Wait()
+	st.FilesHashed = s.filesHashed.Load()
+	st.BytesHashed = s.bytesHashed.Load()
+	st.Vanished = s.vanished.Load()
+	switch {
+	case walkErr != nil:
+		return st, walkErr
+	case emitErr != nil:
+		return st, emitErr
+	}
+	return st, nil
+}
+
+// reorder receives results in completion order and calls emit in sequence
+// order. ring holds the results that arrived early; the walker cannot issue
+// sequence number n+window before n was emitted (tokens), so slots never
+// collide.
+func (s *scan) reorder(ctx context.Context, results <-chan result, window int, emit func(*Entry) error) (Stats, error) {
+	var st Stats
+	ring := make([]result, window)
+	filled := make([]bool, window)
+	var next uint64
+	var last time.Time
+	progress := s.opts.Progress
+	for {
+		var r result
+		var ok bool
+		select {
+		case r, ok = <-results:
+		case <-ctx.Done():
+			return st, ctx.Err()
+		}
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return st, err
+			}
+			return st, nil
+		}
+		i := r.seq % uint64(window)
+		ring[i], filled[i] = r, true
+		for {
+			k := next % uint64(window)
+			if !filled[k] {
+				break
+			}
+			e := ring[k].e
+			ring[k], filled[k] = result{}, false
+			next++
+			<-s.tokens // free the slot for the walker
+			if e == nil {
+				continue // vanished or deselected after a closer look
+			}
+			st.Entries++
+			if e.Err != "" {
+				st.Errors++
+			}
+			if err := emit(e); err != nil {
+				return st, err
+			}
+			if progress != nil && st.Entries%64 == 0 {
+				if now := time.Now(); now.Sub(last) >= 100*time.Millisecond {
+					last = now
+					p := st
+					p.FilesHashed = s.filesHashed.Load()
+					p.BytesHashed = s.bytesHashed.Load()
+					p.Vanished = s.vanished.Load()
+					progress(p)
+				}
+			}
+		}
+	}
+}
+
+// scan is the state shared by the walker and the workers of one Scan.
+type scan struct {
+	pol    *rules.Policy
+	opts   Options
+	root   string // Root without a trailing slash; "" for "/"
+	log    *slog.Logger
+	match  func(path string, t rules.FileType) rules.Match
+	jobs   chan job
+	tokens chan struct{}
+	seq    uint64 // next sequence number (walker only)
+
+	filesHashed, bytesHashed, vanished atomic.Int64
+}
+
+func newScan(pol *rules.Policy, opts Options) (*scan, error) {
+	s := &scan{pol: pol, opts: opts, match: opts.match, log: opts.Logger}
+	if s.match == nil {
+		if pol == nil {
+			return nil, ErrNoPolicy
+		}
+		s.match = pol.Match
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	root := opts.Root
+	for len(root) > 0 && root[len(root)-1] == '/' {
+		root = root[:len(root)-1]
+	}
+	s.root = root
+	return s, nil
+}
+
+// diskPath is where path lives on disk.
+func (s *scan) diskPath(path string) string {
+	if s.root == "" {
+		return path
+	}
+	if path == "/" {
+		return s.root
+	}
+	return s.root + path
+}
+
+func (s *scan) hook(point, path string) {
+	if s.opts.hook != nil {
+		s.opts.hook(point, path)
+	}
+}
+
+// result is one finished job; e is nil when the job produced no entry.
+type result struct {
+	seq uint64
+	e   *Entry
+}
