@@ -34,9 +34,9 @@ type Entry struct {
 	Inode      uint64
 	Dev        uint64
 	Rdev       uint64 // device number of a device node
-	Atime      int64 // ns since the Unix epoch
-	Mtime      int64 // ns since the Unix epoch
-	Ctime      int64 // ns since the Unix epoch
+	Atime      int64  // ns since the Unix epoch
+	Mtime      int64  // ns since the Unix epoch
+	Ctime      int64  // ns since the Unix epoch
 	LinkTarget string
 	Digests    Digests
 	Xattrs     []Xattr // sorted by name; user, trusted and security namespaces except those below

@@ -37,14 +37,14 @@ func keyCompare(a, b string) int {
 	n := min(len(a), len(b))
 	for i := 0; i < n; i++ {
 		ca, cb := a[i], b[i]
-		if ca == cb {
-			continue
-		}
 		if ca == '/' {
 			ca = 0
 		}
 		if cb == '/' {
 			cb = 0
+		}
+		if ca == cb {
+			continue
 		}
 		if ca < cb {
 			return -1

@@ -59,7 +59,8 @@ type Options struct {
 	match func(path string, t rules.FileType) rules.Match
 	// hook, when set, is called at named points of the pipeline so tests can
 	// race the scanner deterministically ("lstat": before a worker stats an
-	// entry; "read": after the first chunk of a file was hashed).
+	// entry; "open": before it opens a file; "read": after the first chunk
+	// of a file was hashed).
 	hook func(point, path string)
 	// window overrides the reorder window (tests).
 	window int
@@ -127,6 +128,7 @@ func Scan(ctx context.Context, pol *rules.Policy, opts Options, emit func(*Entry
 		go func() {
 			defer hashers.Done()
 			w := newWorker(s)
+			defer w.close()
 			for j := range s.jobs {
 				r := result{seq: j.seq, e: w.do(ctx, &j)}
 				select {
@@ -154,13 +156,13 @@ func Scan(ctx context.Context, pol *rules.Policy, opts Options, emit func(*Entry
 	st.FilesHashed = s.filesHashed.Load()
 	st.BytesHashed = s.bytesHashed.Load()
 	st.Vanished = s.vanished.Load()
-	switch {
-	case walkErr != nil:
+	// The walker's own failure (a missing root) explains the cancellation
+	// that followed; a context error from the walker is only an echo of
+	// emit's error or of the caller's cancellation.
+	if walkErr != nil && !errors.Is(walkErr, context.Canceled) && !errors.Is(walkErr, context.DeadlineExceeded) {
 		return st, walkErr
-	case emitErr != nil:
-		return st, emitErr
 	}
-	return st, nil
+	return st, emitErr
 }
 
 // reorder receives results in completion order and calls emit in sequence
@@ -201,6 +203,9 @@ func (s *scan) reorder(ctx context.Context, results <-chan result, window int, e
 			<-s.tokens // free the slot for the walker
 			if e == nil {
 				continue // vanished or deselected after a closer look
+			}
+			if err := ctx.Err(); err != nil {
+				return st, err // nothing is emitted once the scan is cancelled
 			}
 			st.Entries++
 			if e.Err != "" {

@@ -88,6 +88,9 @@ func compareCommand() *cli.Command {
 				return err
 			}
 			r := newRun(c, pol)
+			if err := r.parseLevel(); err != nil {
+				return err
+			}
 			return r.compare(c.Args().Get(0), c.Args().Get(1))
 		},
 	}
@@ -104,6 +107,7 @@ type integrityRun struct {
 	start  time.Time
 	host   string
 	limit  *regexp.Regexp
+	level  report.Level
 }
 
 func newRun(c *cli.Context, pol *rules.Policy) *integrityRun {
@@ -134,6 +138,9 @@ func withRun(c *cli.Context, fn func(*integrityRun) error) error {
 	}
 	notices(c, pol, c.App.ErrWriter)
 	r := newRun(c, pol)
+	if err := r.parseLevel(); err != nil {
+		return err
+	}
 	dir := pol.Options.StateDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("%w: create state_dir: %w", errWrite, err)
@@ -147,6 +154,16 @@ func withRun(c *cli.Context, fn func(*integrityRun) error) error {
 		return err
 	}
 	return fn(r)
+}
+
+// parseLevel reads the report_level option.
+func (r *integrityRun) parseLevel() error {
+	l, err := report.ParseLevel(r.pol.Options.ReportLevel)
+	if err != nil {
+		return fmt.Errorf("%w: report_level: %w", errConfig, err)
+	}
+	r.level = l
+	return nil
 }
 
 func (r *integrityRun) path(name string) string {
@@ -173,13 +190,26 @@ func (r *integrityRun) scanOptions() scanner.Options {
 
 // scanInto scans the file system into a new generation and returns the
 // uncommitted writer and the per-entry problems.
-func (r *integrityRun) scanInto(kind string) (*db.Writer, []report.Problem, scanner.Stats, error) {
+//
+// With a baseline, files whose rule has "growing" are also hashed up to their
+// baseline size, so that an append is told apart from a rewrite (as aide does).
+func (r *integrityRun) scanInto(kind string, baseline *db.Baseline) (*db.Writer, []report.Problem, scanner.Stats, error) {
 	w, err := db.Create(r.pol.Options.StateDir, r.meta(kind))
 	if err != nil {
 		return nil, nil, scanner.Stats{}, err
 	}
+	opts := r.scanOptions()
+	if baseline != nil {
+		opts.BaselineSize = func(p string) (int64, bool) {
+			e, err := baseline.Get(p)
+			if err != nil {
+				return 0, false
+			}
+			return e.Size, true
+		}
+	}
 	var problems []report.Problem
-	stats, err := scanner.Scan(r.ctx, r.pol, r.scanOptions(), func(e *scanner.Entry) error {
+	stats, err := scanner.Scan(r.ctx, r.pol, opts, func(e *scanner.Entry) error {
 		if e.Err != "" {
 			problems = append(problems, report.Problem{Path: e.Path, Err: e.Err})
 		}
@@ -196,7 +226,7 @@ func (r *integrityRun) scanInto(kind string) (*db.Writer, []report.Problem, scan
 }
 
 func (r *integrityRun) initBaseline() error {
-	w, problems, stats, err := r.scanInto("init")
+	w, problems, stats, err := r.scanInto("init", nil)
 	if err != nil {
 		return err
 	}
@@ -239,7 +269,7 @@ func (r *integrityRun) check(update bool) error {
 	if update {
 		kind = "update"
 	}
-	w, problems, _, err := r.scanInto(kind)
+	w, problems, _, err := r.scanInto(kind, old)
 	if err != nil {
 		return err
 	}
@@ -443,9 +473,10 @@ func (r *integrityRun) digest(path string) [32]byte {
 func (r *integrityRun) newReport(kind string) *report.Report {
 	o := r.pol.Options
 	return &report.Report{
-		Kind: kind, Start: r.start, AgentVersion: version, Host: r.host,
-		Config: r.c.String("config"), Level: o.ReportLevel, Base16: o.ReportBase16,
-		ForceAttrs: o.ReportForceAttrs, Limit: r.c.String("limit"),
+		Kind: report.Kind(kind), Start: r.start, AgentVersion: version, Host: r.host,
+		Config: r.c.String("config"), Level: r.level, Base16: o.ReportBase16,
+		ForceAttrs: o.ReportForceAttrs, IgnoreChanged: o.ReportIgnoreChangedAttrs,
+		Limit: r.c.String("limit"),
 	}
 }
 

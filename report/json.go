@@ -1,0 +1,245 @@
+package report
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"opsagent/scanner"
+)
+
+// JSONFormat is the version of the JSON report schema ("format" key). It
+// changes whenever a key is removed or changes meaning.
+const JSONFormat = 1
+
+// WriteJSON writes r as a JSON object shaped like aide 0.18.3's JSON report,
+// in a fixed key order with paths sorted by bytes:
+//
+//	format, start_time, agent_version, host, kind, config, outline,
+//	[limit], [report_level], number_of_entries{total, added, removed,
+//	changed, [unreadable]}, [added], [removed], [changed], [details],
+//	[problems], baseline{path, blake3}, [new_baseline{path, blake3}],
+//	databases{path: {blake3}}, end_time, run_time_seconds
+//
+// added/removed/changed map paths to the 18-character change string; details
+// map paths to {attribute: {old, new}} with aide's attribute names
+// (file_type, link_name, size, block_count, perm, uid, gid, access_time,
+// modify_time, change_time, inode, link_count, md5, sha1, sha256, sha512,
+// blake3, acl, xattrs, selinux, e2fsattrs, caps); a side the entry lacks is
+// omitted, numbers are numbers and a multi-line value (ACL, xattrs) is an
+// array of lines. Every path and file-system text goes through
+// EscapeJSONPath, so the document is valid UTF-8 and UnescapeJSONPath gives
+// back every byte. Sections follow r.Level as in the plain report.
+func WriteJSON(w io.Writer, r *Report) error {
+	j := &jsonWriter{r: r}
+	j.report()
+	var out bytes.Buffer
+	if err := json.Indent(&out, j.b.Bytes(), "", "  "); err != nil {
+		return fmt.Errorf("report: json: %w", err)
+	}
+	out.WriteByte('\n')
+	_, err := w.Write(out.Bytes())
+	return err
+}
+
+// jsonWriter builds compact JSON in a fixed key order; WriteJSON indents it.
+type jsonWriter struct {
+	b     bytes.Buffer
+	r     *Report
+	comma []bool // per open object: a member was written
+}
+
+func (j *jsonWriter) open(c byte) {
+	j.b.WriteByte(c)
+	j.comma = append(j.comma, false)
+}
+
+func (j *jsonWriter) close(c byte) {
+	j.b.WriteByte(c)
+	j.comma = j.comma[:len(j.comma)-1]
+}
+
+// key starts a member (or an array element when k is "").
+func (j *jsonWriter) key(k string) {
+	if n := len(j.comma); n > 0 {
+		if j.comma[n-1] {
+			j.b.WriteByte(',')
+		}
+		j.comma[n-1] = true
+	}
+	if k != "" || len(j.comma) == 0 {
+		j.str(k)
+		j.b.WriteByte(':')
+	}
+}
+
+// str writes s (valid UTF-8) as a JSON string without HTML escaping.
+func (j *jsonWriter) str(s string) {
+	enc := json.NewEncoder(&j.b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)           // a string always encodes
+	j.b.Truncate(j.b.Len() - 1) // Encode appends a newline
+}
+
+func (j *jsonWriter) kv(k, v string) { j.key(k); j.str(v) }
+func (j *jsonWriter) kn(k string, n int64) {
+	j.key(k)
+	j.b.WriteString(strconv.FormatInt(n, 10))
+}
+
+func (j *jsonWriter) report() {
+	r := j.r
+	j.open('{')
+	j.kn("format", JSONFormat)
+	j.kv("start_time", r.timestamp(r.Start))
+	j.kv("agent_version", r.AgentVersion)
+	j.kv("host", EscapeJSONPath(r.Host))
+	j.kv("kind", string(r.Kind))
+	j.kv("config", EscapeJSONPath(r.Config))
+	j.kv("outline", r.outline())
+	if r.Limit != "" {
+		j.kv("limit", EscapeJSONPath(r.Limit))
+	}
+	if r.Level != LevelChangedAttributes {
+		j.kv("report_level", r.Level.String())
+	}
+	j.key("number_of_entries")
+	j.open('{')
+	j.kn("total", int64(r.Total))
+	if r.Kind != KindInit {
+		j.kn("added", int64(r.Added))
+		j.kn("removed", int64(r.Removed))
+		j.kn("changed", int64(r.Changed))
+	}
+	if len(r.Problems) > 0 {
+		j.kn("unreadable", int64(len(r.Problems)))
+	}
+	j.close('}')
+	if r.Level.atLeast(LevelListEntries) && r.Kind != KindInit {
+		for _, s := range []struct {
+			kind scanner.ChangeKind
+			key  string
+		}{{scanner.Added, "added"}, {scanner.Removed, "removed"}, {scanner.Changed, "changed"}} {
+			cs := r.sorted(s.kind)
+			if len(cs) == 0 {
+				continue
+			}
+			j.key(s.key)
+			j.open('{')
+			for _, c := range cs {
+				j.kv(EscapeJSONPath(c.Path), changeString(c, r.IgnoreChanged))
+			}
+			j.close('}')
+		}
+		if r.Level.atLeast(LevelChangedAttributes) && r.differences() {
+			j.details()
+		}
+	}
+	if ps := r.sortedProblems(); len(ps) > 0 && r.Level.atLeast(LevelSummary) {
+		j.key("problems")
+		j.open('[')
+		for _, p := range ps {
+			j.key("")
+			j.open('{')
+			j.kv("path", EscapeJSONPath(p.Path))
+			j.kv("error", EscapeJSONPath(p.Err))
+			j.close('}')
+		}
+		j.close(']')
+	}
+	if r.Kind != KindInit && r.Baseline != "" {
+		j.baseline("baseline", r.Baseline, r.BaselineDigest)
+	}
+	if r.Kind != KindCheck && r.NewBaseline != "" {
+		j.baseline("new_baseline", r.NewBaseline, r.NewBaselineDigest)
+	}
+	if r.Level.atLeast(LevelDatabaseAttributes) {
+		j.key("databases")
+		j.open('{')
+		if r.Kind != KindInit && r.Baseline != "" {
+			j.dbDigest(r.Baseline, r.BaselineDigest)
+		}
+		if r.Kind != KindCheck && r.NewBaseline != "" {
+			j.dbDigest(r.NewBaseline, r.NewBaselineDigest)
+		}
+		j.close('}')
+	}
+	j.kv("end_time", r.timestamp(r.End))
+	j.kn("run_time_seconds", r.runTime())
+	j.close('}')
+}
+
+func (j *jsonWriter) baseline(key, path string, d [32]byte) {
+	j.key(key)
+	j.open('{')
+	j.kv("path", EscapeJSONPath(path))
+	j.kv("blake3", base64.StdEncoding.EncodeToString(d[:]))
+	j.close('}')
+}
+
+func (j *jsonWriter) dbDigest(path string, d [32]byte) {
+	j.key(EscapeJSONPath(path))
+	j.open('{')
+	j.kv("blake3", j.r.digest(d[:]))
+	j.close('}')
+}
+
+func (j *jsonWriter) details() {
+	r := j.r
+	var any bool
+	for _, c := range r.all() {
+		if c.Kind != scanner.Changed && r.Level != LevelAddedRemovedEntries {
+			continue
+		}
+		lines := r.detailLines(c)
+		if len(lines) == 0 {
+			continue
+		}
+		if !any {
+			j.key("details")
+			j.open('{')
+			any = true
+		}
+		j.key(EscapeJSONPath(c.Path))
+		j.open('{')
+		for _, l := range lines {
+			j.key(l.attr.json)
+			j.open('{')
+			if l.old != nil {
+				j.key("old")
+				j.value(l.attr, l.old)
+			}
+			if l.new != nil {
+				j.key("new")
+				j.value(l.attr, l.new)
+			}
+			j.close('}')
+		}
+		j.close('}')
+	}
+	if any {
+		j.close('}')
+	}
+}
+
+// value writes one side of a detail: a number, a string, or an array of
+// lines for multi-line values, as aide does.
+func (j *jsonWriter) value(d detailAttr, v []string) {
+	if len(v) == 1 {
+		if d.numeric {
+			j.b.WriteString(v[0])
+			return
+		}
+		j.str(EscapeJSONPath(v[0]))
+		return
+	}
+	j.open('[')
+	for _, s := range v {
+		j.key("")
+		j.str(EscapeJSONPath(s))
+	}
+	j.close(']')
+}
