@@ -1,6 +1,9 @@
 package rules
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // RuleKind is the kind of a selection line.
 type RuleKind uint8
@@ -22,6 +25,9 @@ type Rule struct {
 	File  string // config file the line came from
 	Line  int    // 1-based line number
 	Text  string // the line as written
+	// Prefix is the RULE_PREFIX of the @@include that brought the rule in
+	// (already part of Regex); "" when none.
+	Prefix string
 }
 
 // Match is the verdict of a Policy for one path.
@@ -30,6 +36,12 @@ type Match struct {
 	Descend  bool    // for a directory: its children may be selected, walk them
 	Attrs    AttrSet // attributes to record, when Selected
 	Rule     *Rule   // the deciding rule, nil when none matched
+	// Outside is set when a limit (SetLimit) excludes the path: it is not
+	// selected, and a directory is descended only if the limit could still
+	// match below it.
+	Outside bool
+	// Limit is the limit regex when Outside is set (for DryInitLine).
+	Limit string
 }
 
 // Options are the AIDE and agent options of a config.
@@ -67,6 +79,24 @@ type Options struct {
 	ReportIgnoreChangedAttrs AttrSet
 	ReportForceAttrs         AttrSet
 	ConfigVersion            string
+
+	// more agent options
+	MailClean bool   // mail_clean: also mail reports without changes
+	RunDir    string // run_dir, default /run/agent
+
+	// more AIDE options, kept so that Format reproduces them
+	NumWorkersPercent           int     // num_workers given as "N%"; 0 = not given as a percentage
+	DatabaseAttrs               AttrSet // default H
+	DatabaseAddMetadata         bool    // default true
+	LogLevel                    string  // default warning
+	GzipDBOut                   bool
+	ACLNoSymlinkFollow          bool
+	WarnDeadSymlinks            bool
+	ConfigCheckWarnUnrestricted bool
+	ReportAppend                bool
+	ReportGrouped               bool   // default true
+	ReportSummarizeChanges      bool   // default true
+	ReportIgnoreE2fsattrs       string // default "0"
 }
 
 // Policy is a parsed configuration.
@@ -76,9 +106,8 @@ type Policy struct {
 	Rules    []*Rule  // in config order
 	Warnings []string // non-fatal notices, each "file:line: text"
 	Digest   [32]byte // SHA-256 of the canonical rule set and options, for the baseline meta
-}
 
-// Match decides what to do with path (absolute, as bytes in a string) of file type t.
-func (p *Policy) Match(path string, t FileType) Match {
-	panic("rules: Match not implemented yet")
+	idx      atomic.Pointer[ruleIndex] // rule tree, built on first Match
+	limit    *byteRegex                // SetLimit
+	limitSrc string
 }

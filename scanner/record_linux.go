@@ -305,6 +305,19 @@ func (w *worker) extras(e *Entry, src xsrc) {
 	}
 }
 
+// dropAbsent removes from e.Attrs what aide does not record: caps for a
+// file without capabilities, selinux where there is no label (SELinux
+// disabled). A capability set later still shows, as security.capability
+// under xattrs.
+func dropAbsent(e *Entry) {
+	if len(e.Caps) == 0 {
+		e.Attrs &^= rules.AttrCaps.Set()
+	}
+	if e.SELinux == "" {
+		e.Attrs &^= rules.AttrSELinux.Set()
+	}
+}
+
 // unsupported reports errors meaning "this file system has no such thing",
 // which are not problems of the entry.
 func unsupported(err error) bool {
@@ -375,7 +388,9 @@ func (w *worker) xattrs(e *Entry, src xsrc) {
 		default:
 			want = rules.AttrXattrs
 		}
-		if !e.Attrs.Has(want) {
+		// aide lists security.capability among the xattrs too.
+		alsoXattr := string(name) == xattrCaps && e.Attrs.Has(rules.AttrXattrs)
+		if !e.Attrs.Has(want) && !alsoXattr {
 			continue
 		}
 		sname := string(name)
@@ -397,7 +412,12 @@ func (w *worker) xattrs(e *Entry, src xsrc) {
 			}
 			e.SELinux = string(val)
 		case xattrCaps:
-			e.Caps = val
+			if e.Attrs.Has(rules.AttrCaps) {
+				e.Caps = val
+			}
+			if alsoXattr {
+				e.Xattrs = append(e.Xattrs, Xattr{Name: sname, Value: val})
+			}
 		default:
 			e.Xattrs = append(e.Xattrs, Xattr{Name: sname, Value: val})
 		}

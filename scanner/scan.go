@@ -211,6 +211,7 @@ func (s *scan) reorder(ctx context.Context, results <-chan result, window int, e
 			if e.Err != "" {
 				st.Errors++
 			}
+			dropAbsent(e)
 			if err := emit(e); err != nil {
 				return st, err
 			}

@@ -373,6 +373,8 @@ func effectiveAttrs(a rules.AttrSet, t rules.FileType) rules.AttrSet {
 	}
 	if t != rules.TypeSymlink {
 		a &^= rules.AttrLinkName.Set()
+	} else {
+		a &^= rules.AttrACL.Set() // aide keeps no ACL for symlinks
 	}
 	if t != rules.TypeFile && t != rules.TypeDir {
 		a &^= rules.AttrE2fsattrs.Set()

@@ -1,0 +1,243 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strings"
+	"unicode/utf8"
+)
+
+// byteRegex is a regular expression matched the way aide (PCRE2 without
+// UTF) matches: on bytes, anchored at the first byte, no implicit $.
+//
+// Go's regexp works on UTF-8, so both the pattern and the subject are seen
+// through a Latin-1 lens: byte b is the rune U+00bb. A pattern byte 0xC2 and
+// an escape \xC2 then both match the path byte 0xC2, and '.' matches exactly
+// one byte. An ASCII path is its own Latin-1 image, so the common case
+// matches the path string directly without allocating.
+type byteRegex struct {
+	src  string         // pattern as bytes, as written
+	re   *regexp.Regexp // \A(?:latin1(src))
+	prog *syntax.Prog   // for partial matching
+}
+
+// latin1 maps each byte of s to the rune of the same value.
+func latin1(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(2 * len(s))
+	for i := 0; i < len(s); i++ {
+		b.WriteRune(rune(s[i]))
+	}
+	return b.String()
+}
+
+// regexError is a compile error with the byte offset aide would report.
+type regexError struct {
+	Offset int
+	Err    error
+}
+
+func (e *regexError) Error() string { return e.Err.Error() }
+func (e *regexError) Unwrap() error { return e.Err }
+
+// pcreOnly names PCRE constructs RE2 lacks, for a clearer message than
+// regexp/syntax gives.
+var pcreOnly = []struct{ text, name string }{
+	{"(?=", "lookahead"}, {"(?!", "negative lookahead"}, {"(?<=", "lookbehind"},
+	{"(?<!", "negative lookbehind"}, {"(?>", "atomic group"}, {"(?|", "branch reset"},
+	{"\\K", "\\K"}, {"*+", "possessive quantifier"}, {"++", "possessive quantifier"},
+	{"?+", "possessive quantifier"}, {"(?R", "recursion"}, {"(?&", "subroutine call"},
+}
+
+// compileByteRegex compiles pattern (raw bytes).
+func compileByteRegex(pattern string) (*byteRegex, error) {
+	l := latin1(pattern)
+	parsed, err := syntax.Parse(l, syntax.Perl)
+	if err != nil {
+		off := 0
+		var se *syntax.Error
+		if errors.As(err, &se) && se.Expr != "" {
+			if i := strings.Index(l, se.Expr); i >= 0 {
+				off = len(latin1ToBytes(l[:i]))
+			}
+		}
+		msg := err.Error()
+		for _, p := range pcreOnly {
+			if i := strings.Index(pattern, p.text); i >= 0 {
+				msg = fmt.Sprintf("%s (PCRE-only %s is not supported by the agent's RE2 engine)", msg, p.name)
+				off = i
+				break
+			}
+		}
+		if strings.Contains(msg, "backreference") || strings.Contains(msg, `\1`) {
+			msg += " (PCRE backreferences are not supported by the agent's RE2 engine)"
+		}
+		return nil, &regexError{Offset: off, Err: fmt.Errorf("%w: %s", ErrBadRegex, msg)}
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		return nil, &regexError{Err: fmt.Errorf("%w: %v", ErrBadRegex, err)}
+	}
+	re, err := regexp.Compile(`\A(?:` + l + `)`)
+	if err != nil {
+		return nil, &regexError{Err: fmt.Errorf("%w: %v", ErrBadRegex, err)}
+	}
+	return &byteRegex{src: pattern, re: re, prog: prog}, nil
+}
+
+func latin1ToBytes(s string) []byte {
+	out := make([]byte, 0, len(s))
+	for _, r := range s {
+		out = append(out, byte(r))
+	}
+	return out
+}
+
+// match reports whether the regex matches s (bytes) at its first byte.
+func (r *byteRegex) match(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return r.re.MatchString(latin1(s))
+		}
+	}
+	return r.re.MatchString(s)
+}
+
+// matchPartial is PCRE2_PARTIAL_SOFT: full when the regex matches at the
+// first byte; otherwise partial when the subject ran out while a match was
+// still possible (more bytes could complete it). It simulates the compiled
+// program as a Pike VM; it is only used off the hot path (directories that
+// matched nothing, and --limit).
+func (r *byteRegex) matchPartial(s string) (full, partial bool) {
+	if r.match(s) {
+		return true, false
+	}
+	prog := r.prog
+	n := len(prog.Inst)
+	cur := newThreadSet(n)
+	next := newThreadSet(n)
+	before := rune(-1)
+	for i := 0; ; i++ {
+		after := rune(-1)
+		if i < len(s) {
+			after = rune(s[i])
+		}
+		if i == 0 {
+			cur.add(prog, uint32(prog.Start), before, after)
+		}
+		if len(cur.dense) == 0 {
+			return false, false
+		}
+		if i == len(s) {
+			for _, pc := range cur.dense {
+				switch prog.Inst[pc].Op {
+				case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+					return false, true
+				}
+			}
+			return false, false
+		}
+		c := after
+		nafter := rune(-1)
+		if i+1 < len(s) {
+			nafter = rune(s[i+1])
+		}
+		next.clear()
+		for _, pc := range cur.dense {
+			in := &prog.Inst[pc]
+			ok := false
+			switch in.Op {
+			case syntax.InstRune, syntax.InstRune1:
+				ok = in.MatchRune(c)
+			case syntax.InstRuneAny:
+				ok = true
+			case syntax.InstRuneAnyNotNL:
+				ok = c != '\n'
+			}
+			if ok {
+				next.add(prog, in.Out, c, nafter)
+			}
+		}
+		cur, next = next, cur
+		before = c
+	}
+}
+
+// threadSet is a sparse set of program counters.
+type threadSet struct {
+	sparse []uint32
+	dense  []uint32
+}
+
+func newThreadSet(n int) *threadSet {
+	return &threadSet{sparse: make([]uint32, n), dense: make([]uint32, 0, n)}
+}
+
+func (t *threadSet) has(pc uint32) bool {
+	i := t.sparse[pc]
+	return int(i) < len(t.dense) && t.dense[i] == pc
+}
+
+func (t *threadSet) clear() { t.dense = t.dense[:0] }
+
+// add follows empty transitions from pc at a position between runes before
+// and after (-1 at the text edges).
+func (t *threadSet) add(prog *syntax.Prog, pc uint32, before, after rune) {
+	if t.has(pc) {
+		return
+	}
+	t.sparse[pc] = uint32(len(t.dense))
+	t.dense = append(t.dense, pc)
+	in := &prog.Inst[pc]
+	switch in.Op {
+	case syntax.InstAlt, syntax.InstAltMatch:
+		t.add(prog, in.Out, before, after)
+		t.add(prog, in.Arg, before, after)
+	case syntax.InstNop, syntax.InstCapture:
+		t.add(prog, in.Out, before, after)
+	case syntax.InstEmptyWidth:
+		if syntax.EmptyOp(in.Arg)&^syntax.EmptyOpContext(before, after) == 0 {
+			t.add(prog, in.Out, before, after)
+		}
+	}
+}
+
+// nodePath is aide's strrxtok(): the literal directory prefix of a rule's
+// regex, which names the rule-tree node the rule hangs on. Backslashes are
+// dropped (the escaped byte is kept literally), and the scan stops at the
+// first of ( ^ $ ? * [ ; the result is everything before the last '/' seen.
+func nodePath(rx string) string {
+	p := []byte(rx)
+	if len(p) == 0 {
+		return "/"
+	}
+	p[0] = '/'
+	last := 1
+	for i := 1; i < len(p); i++ {
+		switch p[i] {
+		case '/':
+			last = i
+		case '(', '^', '$', '?', '*', '[':
+			i = len(p)
+		case '\\':
+			copy(p[i:], p[i+1:])
+			p = p[:len(p)-1]
+		}
+	}
+	if last > len(p) {
+		last = len(p)
+	}
+	return string(p[:last])
+}
