@@ -148,14 +148,14 @@ func mutate(t *testing.T, root string) {
 		}
 	}
 	must(os.WriteFile(p("etc/hosts"), []byte("127.0.0.1 localhost\n::1 localhost\n"), 0o644)) // size + content
-	must(os.WriteFile(p("etc/same-size"), []byte("bbbb\n"), 0o644))                            // content, same size
-	must(os.Chmod(p("etc/passwd"), 0o600))                                                     // perm
-	must(os.Chown(p("etc/owner"), 65534, 0))                                                   // uid
-	must(os.Chown(p("etc/group-owned"), 0, 65534))                                             // gid
-	must(os.Remove(p("etc/app.conf")))                                                         // removed file
-	must(os.WriteFile(p("etc/new.conf"), []byte("new\n"), 0o644))                              // added file
-	must(os.RemoveAll(p("etc/olddir")))                                                        // removed dir
-	must(os.MkdirAll(p("etc/newdir/nested"), 0o755))                                           // added dirs
+	must(os.WriteFile(p("etc/same-size"), []byte("bbbb\n"), 0o644))                           // content, same size
+	must(os.Chmod(p("etc/passwd"), 0o600))                                                    // perm
+	must(os.Chown(p("etc/owner"), 65534, 0))                                                  // uid
+	must(os.Chown(p("etc/group-owned"), 0, 65534))                                            // gid
+	must(os.Remove(p("etc/app.conf")))                                                        // removed file
+	must(os.WriteFile(p("etc/new.conf"), []byte("new\n"), 0o644))                             // added file
+	must(os.RemoveAll(p("etc/olddir")))                                                       // removed dir
+	must(os.MkdirAll(p("etc/newdir/nested"), 0o755))                                          // added dirs
 	must(os.WriteFile(p("etc/newdir/nested/f"), []byte("f\n"), 0o644))
 	must(os.Remove(p("etc/becomes-dir"))) // file replaced by a directory
 	must(os.Mkdir(p("etc/becomes-dir"), 0o755))
@@ -170,7 +170,7 @@ func mutate(t *testing.T, root string) {
 	must(err)
 	must(f.Close())
 	must(os.Chown(p("var/log/other.log"), 65534, 65534))
-	must(os.WriteFile(p("tmp/new-ignored"), []byte("x"), 0o644))      // under !
+	must(os.WriteFile(p("tmp/new-ignored"), []byte("x"), 0o644))       // under !
 	must(os.WriteFile(p("data/cache/c1"), []byte("changed\n"), 0o644)) // restricted ! (files dropped)
 	must(os.WriteFile(p("data/skip/inside"), []byte("changed too\n"), 0o644))
 	must(os.Remove(p("data/link"))) // symlink target
@@ -289,6 +289,19 @@ func TestDifferentialCheck(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(gotAll, "\n"), "/agentonly/x") {
 		t.Errorf("agent did not take the @@ifdef AGENT branch:\n%s", rg.stdout)
+	}
+
+	// --limit restricts both tools to the same part of the tree.
+	for _, limit := range []string{tree + "/etc", tree + "/odd", tree + "/data/c"} {
+		ra := runCmd(t, "aide", "-c", conf, "--check", "--limit", limit)
+		rg := agent(t, "--config", conf, "--state-dir", state, "--limit", limit, "check")
+		if rg.code != ra.code {
+			t.Errorf("--limit %s: exit code: agent %d, aide %d", limit, rg.code, ra.code)
+		}
+		want, got := reportEntries(ra.stdout), reportEntries(rg.stdout)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("--limit %s: reports differ\n%s", limit, diffLines(want, got))
+		}
 	}
 }
 

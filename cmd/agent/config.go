@@ -39,7 +39,9 @@ func loadPolicy(c *cli.Context) (*rules.Policy, error) {
 		pol, err = rules.Load(path, opts)
 	}
 	if err != nil {
-		return nil, err
+		// Parse errors carry file:line; anything else (a missing or
+		// unreadable file) is a config error too.
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	if d := c.String("state-dir"); d != "" {
 		reportDefault := pol.Options.ReportDir == "" || pol.Options.ReportDir == pol.Options.StateDir+"/reports"

@@ -24,7 +24,7 @@ func dbCommand() *cli.Command {
 			Name:      "show",
 			Usage:     "print the baseline record of PATH",
 			ArgsUsage: "PATH",
-			Flags: []cli.Flag{&cli.StringFlag{Name: "db", Usage: "database `FILE` (default: state_dir/baseline.db)"}},
+			Flags:     []cli.Flag{&cli.StringFlag{Name: "db", Usage: "database `FILE` (default: state_dir/baseline.db)"}},
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return fmt.Errorf("%w: db show takes one path", errUsage)
@@ -44,7 +44,7 @@ func dbCommand() *cli.Command {
 				defer b.Close()
 				e, err := b.Get(c.Args().First())
 				if err != nil {
-					return fmt.Errorf("%s: %s: %w", file, c.Args().First(), err)
+					return fmt.Errorf("%s: %w", file, err)
 				}
 				return wrapWrite(writeEntry(c.App.Writer, e))
 			},

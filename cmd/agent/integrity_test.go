@@ -199,4 +199,3 @@ func TestCorruptBaseline(t *testing.T) {
 		})
 	}
 }
-

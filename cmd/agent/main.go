@@ -105,7 +105,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	code := exitCode(err)
 	if err != nil {
 		var ee *exitError
-		if !errors.As(err, &ee) || ee.err != nil {
+		var el rules.ErrorList
+		switch {
+		case errors.As(err, &el):
+			// One line per config error, each with file:line.
+			for _, pe := range el {
+				fmt.Fprintf(stderr, "agent: %v\n", pe)
+			}
+		case !errors.As(err, &ee) || ee.err != nil:
 			fmt.Fprintf(stderr, "agent: %v\n", err)
 		}
 	}
