@@ -208,6 +208,22 @@ func (r *integrityRun) scanInto(kind string, baseline *db.Baseline) (*db.Writer,
 			return e.Size, true
 		}
 	}
+	var expected uint64
+	if baseline != nil {
+		expected = baseline.Meta().Entries
+	} else if prev, err := db.Open(r.path(baselineName)); err == nil {
+		expected = prev.Meta().Entries
+		prev.Close()
+	}
+	if !r.c.Bool("no-nice") {
+		if err := lowerPriority(r.pol.Options.Nice, r.pol.Options.IONice); err != nil {
+			r.log.Warn("cannot lower the scan's priority", "err", err)
+		}
+	}
+	bar := newProgress(r.stderr, r.c.Bool("quiet"), kind, expected)
+	if bar != nil {
+		opts.Progress = bar.update
+	}
 	var problems []report.Problem
 	stats, err := scanner.Scan(r.ctx, r.pol, opts, func(e *scanner.Entry) error {
 		if e.Err != "" {
@@ -215,6 +231,7 @@ func (r *integrityRun) scanInto(kind string, baseline *db.Baseline) (*db.Writer,
 		}
 		return w.Put(e)
 	})
+	bar.finish()
 	if err != nil {
 		w.Abort()
 		if r.ctx.Err() != nil {

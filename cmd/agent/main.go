@@ -139,6 +139,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "only entries matching `REGEX` (implicit ^), as aide --limit"},
 			&cli.IntFlag{Name: "workers", Usage: "hashing workers (default: num_workers, else one per CPU)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or notices on stderr"},
+			&cli.BoolFlag{Name: "no-nice", Usage: "scan at normal priority (ignore the nice and ionice options)"},
 		},
 		Commands: []*cli.Command{
 			initCommand(), checkCommand(), updateCommand(), acceptCommand(), compareCommand(),
