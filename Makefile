@@ -10,7 +10,7 @@ BIN      = bin/agent
 # Short fuzz runs that are part of `make test`.
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-unit fuzz-short fuzz bench demo install vet clean
+.PHONY: all build test test-unit fuzz-short fuzz bench bench-go demo install vet clean
 
 all: build
 
@@ -36,7 +36,16 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=5m
 
-bench:
+# agent vs aide and the md5sum/b3sum/find floors on a copy of /usr, plus a
+# synthetic small-file tree for memory (knobs: BENCH_* in
+# internal/benchrun/main.go and README.md), then the Go micro-benchmarks.
+bench: build
+	$(GO) run ./internal/benchrun
+	$(MAKE) bench-go
+
+# Go micro-benchmarks of the hot paths: hashing, scan, entry encode/decode,
+# Compare, rule matching.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Build, then baseline and check this machine with the embedded default

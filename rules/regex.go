@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -126,8 +127,11 @@ func (r *byteRegex) matchPartial(s string) (full, partial bool) {
 	}
 	prog := r.prog
 	n := len(prog.Inst)
-	cur := newThreadSet(n)
-	next := newThreadSet(n)
+	pair := threadSetPool.Get().(*[2]threadSet)
+	defer threadSetPool.Put(pair)
+	cur, next := &pair[0], &pair[1]
+	cur.reset(n)
+	next.reset(n)
 	before := rune(-1)
 	for i := 0; ; i++ {
 		after := rune(-1)
@@ -181,8 +185,19 @@ type threadSet struct {
 	dense  []uint32
 }
 
-func newThreadSet(n int) *threadSet {
-	return &threadSet{sparse: make([]uint32, n), dense: make([]uint32, 0, n)}
+// threadSetPool recycles the simulation's thread sets: matchPartial runs for
+// every directory no rule selected, and allocating them each time made it
+// the main source of garbage in Match.
+var threadSetPool = sync.Pool{New: func() any { return new([2]threadSet) }}
+
+// reset empties t and sizes it for a program of n instructions.
+func (t *threadSet) reset(n int) {
+	if cap(t.sparse) < n {
+		t.sparse = make([]uint32, n)
+		t.dense = make([]uint32, 0, n)
+	}
+	t.sparse = t.sparse[:n]
+	t.dense = t.dense[:0]
 }
 
 func (t *threadSet) has(pc uint32) bool {

@@ -37,6 +37,7 @@ type worker struct {
 	buf   []byte
 	xlist []byte
 	xval  []byte
+	pre   Prefix // scratch for the digests of a growing file's old size
 }
 
 func newWorker(s *scan) *worker { return &worker{s: s} }
@@ -144,8 +145,10 @@ func (w *worker) readFile(ctx context.Context, e *Entry, j *job) {
 			prefix = n
 		}
 	}
-	var pre Prefix
-	n, got, err := w.hashFD(ctx.Done(), fd, e.Attrs, &e.Digests, prefix, &pre, e.Path)
+	// The prefix digests live in the worker, so that files without a
+	// baseline size cost no allocation.
+	pre := &w.pre
+	n, got, err := w.hashFD(ctx.Done(), fd, e.Attrs, &e.Digests, prefix, pre, e.Path)
 	if err != nil {
 		e.Attrs &^= rules.HashAttrs
 		e.Digests = Digests{}
@@ -153,7 +156,7 @@ func (w *worker) readFile(ctx context.Context, e *Entry, j *job) {
 		return
 	}
 	if got {
-		p := pre
+		p := *pre
 		e.Prefix = &p
 	}
 	w.s.filesHashed.Add(1)
