@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -30,11 +32,15 @@ func formatFlag() cli.Flag {
 	return &cli.StringFlag{Name: "format", Usage: "report format: plain or json (default: report_format)"}
 }
 
+func mailFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "mail", Usage: "mail the report to mail_to (a clean check only with mail_clean=yes); undeliverable mail is spooled"}
+}
+
 func initCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "init",
 		Usage: "scan and install a new baseline (the previous one is kept as baseline-YYYYMMDD-HHMMSS.db)",
-		Flags: []cli.Flag{formatFlag()},
+		Flags: []cli.Flag{formatFlag(), mailFlag()},
 		Action: func(c *cli.Context) error {
 			return withRun(c, func(r *integrityRun) error { return r.initBaseline() })
 		},
@@ -45,7 +51,7 @@ func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "scan and report differences from the baseline (exit bits: 1 added, 2 removed, 4 changed)",
-		Flags: []cli.Flag{formatFlag()},
+		Flags: []cli.Flag{formatFlag(), mailFlag()},
 		Action: func(c *cli.Context) error {
 			return withRun(c, func(r *integrityRun) error { return r.check(false) })
 		},
@@ -56,7 +62,7 @@ func updateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "update",
 		Usage: "check, then install the scan as the new baseline",
-		Flags: []cli.Flag{formatFlag()},
+		Flags: []cli.Flag{formatFlag(), mailFlag()},
 		Action: func(c *cli.Context) error {
 			return withRun(c, func(r *integrityRun) error { return r.check(true) })
 		},
@@ -67,6 +73,7 @@ func acceptCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "accept",
 		Usage: "install the last check's scan (last-check.db) as the baseline without rescanning",
+		Flags: []cli.Flag{formatFlag(), mailFlag()},
 		Action: func(c *cli.Context) error {
 			return withRun(c, func(r *integrityRun) error { return r.accept() })
 		},
@@ -108,6 +115,8 @@ type integrityRun struct {
 	host   string
 	limit  *regexp.Regexp
 	level  report.Level
+	// reportID is the history ID of the report this run kept, if any.
+	reportID string
 }
 
 func newRun(c *cli.Context, pol *rules.Policy) *integrityRun {
@@ -427,6 +436,8 @@ func (r *integrityRun) outcome(rep *report.Report) error {
 	return &exitError{code: code}
 }
 
+// accept installs last-check.db as the baseline. Its report lists what was
+// accepted: the differences between the old baseline and that scan.
 func (r *integrityRun) accept() error {
 	last := r.path(lastCheckName)
 	cur, err := db.Open(last)
@@ -436,19 +447,30 @@ func (r *integrityRun) accept() error {
 		}
 		return err
 	}
+	defer cur.Close()
 	m := cur.Meta()
-	cur.Close()
-	if m.RulesDigest != r.pol.Digest && !r.c.Bool("quiet") {
-		fmt.Fprintf(r.stderr, "agent: notice: %s was scanned with other rules than the current config\n", last)
+	if m.RulesDigest != r.pol.Digest {
+		r.warn("%s was scanned with other rules than the current config", last)
 	}
 	base := r.path(baselineName)
+	rep := r.newReport(string(report.KindUpdate))
+	rep.Baseline = base
+	if old, err := db.Open(base); err == nil {
+		rep.BaselineDigest = r.digest(base)
+		err = r.diff(old, cur, rep)
+		old.Close()
+		if err != nil {
+			return err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	if _, err := db.Install(last, base, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
 		return err
 	}
-	if !r.c.Bool("quiet") {
-		fmt.Fprintf(r.stdout, "baseline %s replaced by the scan of %s (%d entries)\n", base, m.Created.Format(time.RFC3339), m.Entries)
-	}
-	return nil
+	rep.NewBaseline = base
+	rep.NewBaselineDigest = r.digest(base)
+	return r.emitReportAs("accept", rep)
 }
 
 func (r *integrityRun) compare(a, b string) error {
@@ -497,58 +519,135 @@ func (r *integrityRun) newReport(kind string) *report.Report {
 	}
 }
 
-// emitReport writes the report to every report_url (stdout by default).
+// emitReport finishes a run's report: it is kept in the report history
+// (text and JSON), written to every report_url (stdout by default), logged
+// to syslog as a one-line summary, mailed with --mail, and then old reports
+// and baseline generations beyond report_maxage are pruned. Only a failure
+// to write the report where the admin asked for it (report_url) is an error;
+// history, syslog and mail problems are warnings, and a mail that cannot be
+// sent is spooled (see mailReport).
 func (r *integrityRun) emitReport(rep *report.Report) error {
+	return r.emitReportAs(string(rep.Kind), rep)
+}
+
+// emitReportAs is emitReport with the history kind given (accept keeps its
+// report as "accept" though it renders as an update).
+func (r *integrityRun) emitReportAs(kind string, rep *report.Report) error {
 	rep.End = time.Now()
 	format := r.pol.Options.ReportFormat
 	if f := r.c.String("format"); f != "" {
 		format = f
 	}
-	write := report.WriteText
 	switch format {
-	case "", "plain":
-	case "json":
-		write = report.WriteJSON
+	case "", "plain", "json":
 	default:
 		return fmt.Errorf("%w: unknown report format %q (plain or json)", errUsage, format)
 	}
-	if r.pol.Options.ReportQuiet && rep.Added+rep.Removed+rep.Changed == 0 && rep.Kind != "init" && len(rep.Problems) == 0 {
-		return nil
+	var text, js bytes.Buffer
+	if err := report.WriteText(&text, rep); err != nil {
+		return wrapWrite(err)
 	}
-	urls := r.pol.Options.ReportURLs
-	if len(urls) == 0 {
-		urls = []string{"stdout"}
+	if err := report.WriteJSON(&js, rep); err != nil {
+		return wrapWrite(err)
 	}
-	for _, u := range urls {
-		if err := r.writeReportTo(u, rep, write); err != nil {
-			return err
+	rendered := text.Bytes()
+	if format == "json" {
+		rendered = js.Bytes()
+	}
+
+	o := r.pol.Options
+	hist := report.History{Dir: o.ReportDir}
+	if id, err := hist.Save(kind, text.Bytes(), js.Bytes()); err != nil {
+		r.warn("cannot keep the report in %s: %v", o.ReportDir, err)
+	} else {
+		r.reportID = id
+	}
+
+	clean := rep.Added+rep.Removed+rep.Changed == 0 && len(rep.Problems) == 0
+	var outErr error
+	if !(o.ReportQuiet && clean && rep.Kind != report.KindInit) {
+		urls := o.ReportURLs
+		if len(urls) == 0 {
+			urls = []string{"stdout"}
+		}
+		for _, u := range urls {
+			if err := r.writeReportTo(u, rep, rendered); err != nil && outErr == nil {
+				outErr = err
+			}
 		}
 	}
-	return nil
+
+	sev := report.SeverityNotice
+	if !clean {
+		sev = report.SeverityWarning
+	}
+	summary := report.Summary(rep)
+	if r.reportID != "" {
+		summary += " (report " + r.reportID + ")"
+	}
+	if err := report.Syslog(report.FacilityLocal0, sev, report.DefaultSyslogTag, summary); err != nil && !errors.Is(err, report.ErrSyslogUnavailable) {
+		r.warn("syslog: %v", err)
+	}
+
+	if r.c.Bool("mail") {
+		r.mailReport(rep, text.Bytes(), clean)
+	}
+	r.prune()
+	return outErr
 }
 
-func (r *integrityRun) writeReportTo(url string, rep *report.Report, write func(io.Writer, *report.Report) error) error {
+// prune removes reports and kept baseline generations older than
+// report_maxage; the active baseline is never touched.
+func (r *integrityRun) prune() {
+	o := r.pol.Options
+	removed, err := report.Prune(o.ReportDir, o.StateDir, o.ReportMaxAge, time.Now(), r.path(baselineName))
+	for _, p := range removed {
+		r.log.Debug("pruned", "path", p)
+	}
+	if err != nil {
+		r.warn("pruning old reports: %v", err)
+	}
+}
+
+// warn prints a warning on stderr unless --quiet.
+func (r *integrityRun) warn(format string, args ...any) {
+	if !r.c.Bool("quiet") {
+		fmt.Fprintf(r.stderr, "agent: warning: "+format+"\n", args...)
+	}
+}
+
+// writeReportTo writes the rendered report to one report_url: stdout,
+// stderr, file:PATH (0600, never through a symlink) or syslog:FACILITY (the
+// plain report, a line a message).
+func (r *integrityRun) writeReportTo(url string, rep *report.Report, rendered []byte) error {
 	switch {
 	case url == "stdout":
-		return wrapWrite(write(r.stdout, rep))
+		_, err := r.stdout.Write(rendered)
+		return wrapWrite(err)
 	case url == "stderr":
-		return wrapWrite(write(r.stderr, rep))
-	case len(url) > 5 && url[:5] == "file:":
-		path := url[5:]
+		_, err := r.stderr.Write(rendered)
+		return wrapWrite(err)
+	case strings.HasPrefix(url, "file:"):
+		path := strings.TrimPrefix(url, "file:")
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscallNoFollow, 0o600)
 		if err != nil {
 			return fmt.Errorf("%w: report_url: %w", errWrite, err)
 		}
-		if err := write(f, rep); err != nil {
+		if _, err := f.Write(rendered); err != nil {
 			f.Close()
 			return wrapWrite(err)
 		}
 		return wrapWrite(f.Close())
-	default:
-		if !r.c.Bool("quiet") {
-			fmt.Fprintf(r.stderr, "agent: notice: report_url %q is not supported yet; report written to stdout\n", url)
+	case strings.HasPrefix(url, "syslog:"):
+		if err := report.WriteSyslogReport(strings.TrimPrefix(url, "syslog:"), rep); err != nil {
+			if errors.Is(err, report.ErrFacility) {
+				return fmt.Errorf("%w: report_url %q: %w", errConfig, url, err)
+			}
+			r.warn("report_url %s: %v", url, err)
 		}
-		return wrapWrite(write(r.stdout, rep))
+		return nil
+	default:
+		return fmt.Errorf("%w: report_url %q is not supported (stdout, stderr, file:PATH, syslog:FACILITY)", errConfig, url)
 	}
 }
 

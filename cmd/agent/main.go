@@ -164,7 +164,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			initCommand(), checkCommand(), updateCommand(), acceptCommand(), compareCommand(),
-			dryInitCommand(), configCommand(), dbCommand(),
+			dryInitCommand(), configCommand(), dbCommand(), reportCommand(), mailCommand(),
 		},
 	}
 	return app
