@@ -162,7 +162,12 @@ func withRun(c *cli.Context, fn func(*integrityRun) error) error {
 	if err := db.CleanTemp(dir); err != nil {
 		return err
 	}
-	return fn(r)
+	err = fn(r)
+	var ee *exitError
+	if err != nil && !errors.As(err, &ee) && c.Bool("mail") {
+		r.mailError(c.Command.Name, err)
+	}
+	return err
 }
 
 // parseLevel reads the report_level option.
@@ -591,6 +596,8 @@ func (r *integrityRun) emitReportAs(kind string, rep *report.Report) error {
 
 	if r.c.Bool("mail") {
 		r.mailReport(rep, text.Bytes(), clean)
+	} else {
+		r.flushSpool()
 	}
 	r.prune()
 	return outErr

@@ -1,12 +1,212 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
 	"github.com/urfave/cli/v2"
 
 	"opsagent/report"
+	"opsagent/rules"
 )
 
-// mailReport mails the report of a run (placeholder until mail lands).
-func (r *integrityRun) mailReport(rep *report.Report, text []byte, clean bool) {}
+// mailConfig builds the mail settings from the config's options.
+func mailConfig(o rules.Options, host string, logger *slog.Logger) report.MailConfig {
+	from := o.MailFrom
+	if from == "" {
+		from = "agent@" + host
+	}
+	sendmail := o.Sendmail
+	if sendmail == "" && o.SMTPURL == "" {
+		sendmail = report.DefaultSendmail
+	}
+	return report.MailConfig{
+		To: o.MailTo, From: from, SMTPURL: o.SMTPURL, SMTPUser: o.SMTPUser,
+		SMTPPasswordFile: o.SMTPPasswordFile, Sendmail: sendmail, Host: host,
+		Logger: logger,
+	}
+}
 
-func mailCommand() *cli.Command { return &cli.Command{Name: "mail", Usage: "mail spool and test"} }
+func mailSpool(o rules.Options, logger *slog.Logger) *report.Spool {
+	return &report.Spool{Dir: filepath.Join(o.StateDir, "spool"), Logger: logger}
+}
+
+// mailContext bounds mail delivery; it outlives an interrupted scan so that
+// the report of a finished run is still delivered or spooled.
+func (r *integrityRun) mailContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Minute)
+}
+
+// mailReport mails a run's plain report. A clean check is mailed only with
+// mail_clean=yes. Mail that cannot be delivered is spooled in
+// state_dir/spool and retried by the next run and by `agent mail flush`; the
+// run's exit status does not change, a warning names the spooled file.
+func (r *integrityRun) mailReport(rep *report.Report, text []byte, clean bool) {
+	o := r.pol.Options
+	if clean && rep.Kind != report.KindInit && !o.MailClean {
+		r.flushSpool()
+		return
+	}
+	if len(o.MailTo) == 0 {
+		r.warn("--mail: mail_to is not set in the config; no mail sent")
+		return
+	}
+	cfg := mailConfig(o, r.host, r.log)
+	name := r.reportID + ".txt"
+	if r.reportID == "" {
+		name = string(rep.Kind) + ".txt"
+	}
+	msg, err := report.NewReportMessage(cfg, report.Subject(r.host, rep), text, name)
+	if err != nil {
+		r.warn("cannot build the report mail: %v", err)
+		return
+	}
+	r.deliver(cfg, msg)
+}
+
+// mailError mails that a run failed (--mail), so a broken cron job is not
+// silent.
+func (r *integrityRun) mailError(what string, runErr error) {
+	o := r.pol.Options
+	if len(o.MailTo) == 0 {
+		return
+	}
+	cfg := mailConfig(o, r.host, r.log)
+	body := fmt.Sprintf("agent %s on %s failed at %s:\n\n%v\n", what, r.host, time.Now().Format(time.RFC1123Z), runErr)
+	msg, err := report.NewMessage(cfg, report.ErrorSubject(r.host, what), []byte(body), "", nil)
+	if err != nil {
+		r.warn("cannot build the error mail: %v", err)
+		return
+	}
+	r.deliver(cfg, msg)
+}
+
+func (r *integrityRun) deliver(cfg report.MailConfig, msg []byte) {
+	ctx, cancel := r.mailContext()
+	defer cancel()
+	spooled, err := report.Deliver(ctx, cfg, mailSpool(r.pol.Options, r.log), msg)
+	if err == nil {
+		return
+	}
+	if spooled != "" {
+		// Not subject to --quiet: a report that did not leave must be seen.
+		fmt.Fprintf(r.stderr, "agent: warning: mail not delivered (%v); spooled as %s, retried by the next run and by 'agent mail flush'\n", err, spooled)
+		return
+	}
+	fmt.Fprintf(r.stderr, "agent: warning: mail not delivered and not spooled: %v\n", err)
+}
+
+// flushSpool retries spooled mail when mail is configured; runs that send
+// no mail of their own still empty the spool.
+func (r *integrityRun) flushSpool() {
+	o := r.pol.Options
+	if len(o.MailTo) == 0 {
+		return
+	}
+	spool := mailSpool(o, r.log)
+	items, err := spool.List()
+	if err != nil || len(items) == 0 {
+		return
+	}
+	cfg := mailConfig(o, r.host, r.log)
+	ctx, cancel := r.mailContext()
+	defer cancel()
+	if _, remaining, err := spool.Flush(ctx, func(m []byte) error { return report.Send(ctx, cfg, m) }); err != nil && remaining > 0 {
+		r.warn("%d spooled mail(s) still not delivered: %v", remaining, err)
+	}
+}
+
+func mailCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "mail",
+		Usage: "mail delivery: flush the spool, send a test message",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "flush",
+				Usage: "retry the spooled mail in order (exit 0 when the spool is empty afterwards, 1 when mail remains)",
+				Action: func(c *cli.Context) error {
+					pol, err := loadPolicy(c)
+					if err != nil {
+						return err
+					}
+					host, _ := os.Hostname()
+					logger := cliLogger(c, slog.LevelInfo)
+					cfg := mailConfig(pol.Options, host, logger)
+					spool := mailSpool(pol.Options, logger)
+					ctx, cancel := context.WithTimeout(c.Context, 10*time.Minute)
+					defer cancel()
+					sent, remaining, ferr := spool.Flush(ctx, func(m []byte) error { return report.Send(ctx, cfg, m) })
+					if !c.Bool("quiet") {
+						fmt.Fprintf(c.App.Writer, "%d sent, %d remaining in %s\n", sent, remaining, spool.Dir)
+					}
+					if remaining > 0 {
+						if ferr == nil {
+							ferr = errors.New("mail remains in the spool")
+						}
+						return &exitError{code: 1, err: ferr}
+					}
+					if ferr != nil && !c.Bool("quiet") {
+						fmt.Fprintf(c.App.ErrWriter, "agent: warning: %v\n", ferr)
+					}
+					return nil
+				},
+			},
+			{
+				Name:  "test",
+				Usage: "send a test message to mail_to, printing every SMTP step when it fails",
+				Action: func(c *cli.Context) error {
+					pol, err := loadPolicy(c)
+					if err != nil {
+						return err
+					}
+					if len(pol.Options.MailTo) == 0 {
+						return fmt.Errorf("%w: mail_to is not set", errConfig)
+					}
+					host, _ := os.Hostname()
+					var steps stepLog
+					logger := slog.New(slog.NewTextHandler(&steps, &slog.HandlerOptions{Level: slog.LevelDebug}))
+					cfg := mailConfig(pol.Options, host, logger)
+					body := fmt.Sprintf("This is a test message from agent %s on %s, sent %s.\n", version, host, time.Now().Format(time.RFC1123Z))
+					msg, err := report.NewMessage(cfg, "[agent] "+host+": mail test", []byte(body), "", nil)
+					if err != nil {
+						return err
+					}
+					ctx, cancel := context.WithTimeout(c.Context, 2*time.Minute)
+					defer cancel()
+					if err := report.Send(ctx, cfg, msg); err != nil {
+						io.WriteString(c.App.ErrWriter, steps.String())
+						var se *report.SendError
+						if errors.As(err, &se) {
+							return fmt.Errorf("mail test failed at step %q: %w", se.Step, se.Err)
+						}
+						return fmt.Errorf("mail test failed: %w", err)
+					}
+					if !c.Bool("quiet") {
+						fmt.Fprintf(c.App.Writer, "test message sent to %v\n", pol.Options.MailTo)
+					}
+					return nil
+				},
+			},
+		},
+	}
+}
+
+// stepLog collects the mail client's debug log for `mail test`.
+type stepLog struct{ b []byte }
+
+func (s *stepLog) Write(p []byte) (int, error) { s.b = append(s.b, p...); return len(p), nil }
+func (s *stepLog) String() string              { return string(s.b) }
+
+// cliLogger is a stderr logger honouring --quiet.
+func cliLogger(c *cli.Context, level slog.Level) *slog.Logger {
+	if c.Bool("quiet") {
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// smtpSink is a real SMTP server (go-smtp) on 127.0.0.1 that keeps what it
+// receives.
+type smtpSink struct {
+	mu   sync.Mutex
+	msgs [][]byte
+	srv  *smtp.Server
+	addr string
+}
+
+func (s *smtpSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }
+
+type sinkSession struct{ s *smtpSink }
+
+func (x *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (x *sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (x *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	x.s.mu.Lock()
+	x.s.msgs = append(x.s.msgs, b)
+	x.s.mu.Unlock()
+	return nil
+}
+func (x *sinkSession) Reset()        {}
+func (x *sinkSession) Logout() error { return nil }
+
+func (s *smtpSink) received() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.msgs...)
+}
+
+// startSink serves on addr ("127.0.0.1:0" for any port).
+func startSink(t *testing.T, addr string) *smtpSink {
+	t.Helper()
+	s := &smtpSink{}
+	s.srv = smtp.NewServer(s)
+	s.srv.Domain = "localhost"
+	s.srv.AllowInsecureAuth = true
+	s.srv.ReadTimeout = 10 * time.Second
+	s.srv.WriteTimeout = 10 * time.Second
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = l.Addr().String()
+	go s.srv.Serve(l)
+	t.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+// freePort returns a loopback address nothing listens on (yet).
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func mailConf(t *testing.T, dir, tree, smtpAddr, extra string) string {
+	t.Helper()
+	conf := filepath.Join(dir, "agent.conf")
+	body := "mail_to=admin@example.org\nmail_from=agent@example.org\nsmtp_url=smtp://" + smtpAddr + "\n" + extra +
+		"NORMAL = p+u+g+s+md5\n" + tree + " NORMAL\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// TestMailSpoolFlush: a report that cannot be mailed is spooled, the check
+// keeps its own exit code, and `mail flush` delivers it exactly once when the
+// server is back.
+func TestMailSpoolFlush(t *testing.T) {
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	buildTree(t, tree, []treeFile{{path: "etc/motd", kind: 'f', data: "hello\n"}})
+	addr := freePort(t)
+	conf := mailConf(t, dir, tree, addr, "")
+	state := filepath.Join(dir, "state")
+	a := func(args ...string) result {
+		t.Helper()
+		return agent(t, append([]string{"--config", conf, "--state-dir", state}, args...)...)
+	}
+	if r := a("init"); r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "etc/motd"), []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Server down: spooled, exit code still the check's.
+	r := a("check", "--mail")
+	if r.code != 4 {
+		t.Errorf("check --mail with the server down: exit %d, want 4\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "spooled as "+filepath.Join(state, "spool")) {
+		t.Errorf("no warning naming the spooled file: %q", r.stderr)
+	}
+	if r := a("mail", "flush"); r.code != 1 {
+		t.Errorf("mail flush with the server down: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	sink := startSink(t, addr)
+	if r := a("mail", "flush"); r.code != 0 {
+		t.Fatalf("mail flush: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := a("mail", "flush"); r.code != 0 {
+		t.Errorf("second mail flush: exit %d", r.code)
+	}
+	got := sink.received()
+	if len(got) != 1 {
+		t.Fatalf("server received %d messages, want exactly 1", len(got))
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(got[0]))
+	if err != nil {
+		t.Fatalf("received message does not parse: %v", err)
+	}
+	subj := msg.Header.Get("Subject")
+	if !strings.Contains(subj, "integrity check: 0 added, 0 removed, 1 changed") || !strings.HasPrefix(subj, "[agent] ") {
+		t.Errorf("Subject = %q", subj)
+	}
+	for _, h := range []string{"Date", "Message-Id", "From", "To", "Mime-Version"} {
+		if msg.Header.Get(h) == "" {
+			t.Errorf("header %s missing", h)
+		}
+	}
+	if _, err := msg.Header.Date(); err != nil {
+		t.Errorf("Date header: %v", err)
+	}
+
+	// With the server up, the next report goes straight out; a clean check
+	// sends nothing without mail_clean.
+	if r := a("update", "--mail"); r.code != 4 {
+		t.Errorf("update --mail: exit %d", r.code)
+	}
+	if r := a("check", "--mail"); r.code != 0 {
+		t.Errorf("clean check --mail: exit %d", r.code)
+	}
+	if n := len(sink.received()); n != 2 {
+		t.Errorf("server received %d messages, want 2 (the update; a clean check sends none)", n)
+	}
+}
+
+// TestMailSendmail: without smtp_url the sendmail binary gets the message
+// on stdin and the recipients in argv, never through a shell.
+func TestMailSendmail(t *testing.T) {
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	buildTree(t, tree, []treeFile{{path: "f", kind: 'f', data: "x\n"}})
+	rec := filepath.Join(dir, "rec")
+	script := filepath.Join(dir, "sendmail")
+	body := "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + rec + ".argv\ncat > " + rec + ".stdin\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "agent.conf")
+	cfg := "mail_to=root@example.org, ops@example.org\nmail_from=agent@example.org\nsendmail=" + script + "\nNORMAL = p+u+g+s+md5\n" + tree + " NORMAL\n"
+	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := agent(t, "--config", conf, "--state-dir", filepath.Join(dir, "state"), "init", "--mail"); r.code != 0 {
+		t.Fatalf("init --mail: exit %d: %s", r.code, r.stderr)
+	}
+	argv, err := os.ReadFile(rec + ".argv")
+	if err != nil {
+		t.Fatalf("sendmail was not run: %v", err)
+	}
+	if got, want := string(argv), "-oi\n-f\nagent@example.org\n--\nroot@example.org\nops@example.org\n"; got != want {
+		t.Errorf("sendmail argv = %q, want %q", got, want)
+	}
+	stdin, _ := os.ReadFile(rec + ".stdin")
+	msg, err := mail.ReadMessage(bytes.NewReader(stdin))
+	if err != nil {
+		t.Fatalf("message on stdin does not parse: %v\n%s", err, stdin)
+	}
+	if s := msg.Header.Get("Subject"); !strings.Contains(s, "integrity init") {
+		t.Errorf("Subject = %q", s)
+	}
+}
