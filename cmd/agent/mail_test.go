@@ -200,3 +200,28 @@ func TestMailSendmail(t *testing.T) {
 		t.Errorf("Subject = %q", s)
 	}
 }
+
+// TestMailTest: `mail test` delivers to a working server and names the
+// failing step and its real cause otherwise.
+func TestMailTest(t *testing.T) {
+	dir := t.TempDir()
+	sink := startSink(t, "127.0.0.1:0")
+	conf := mailConf(t, dir, filepath.Join(dir, "tree"), sink.addr, "")
+	if r := agent(t, "--config", conf, "--state-dir", filepath.Join(dir, "s1"), "mail", "test"); r.code != 0 || len(sink.received()) != 1 {
+		t.Errorf("mail test: exit %d, %d received\n%s", r.code, len(sink.received()), r.stderr)
+	}
+	down := mailConf(t, dir, filepath.Join(dir, "tree"), freePort(t), "")
+	r := agent(t, "--config", down, "--state-dir", filepath.Join(dir, "s2"), "mail", "test")
+	if r.code == 0 || !strings.Contains(r.stderr, `step "dial"`) || !strings.Contains(r.stderr, "connection refused") {
+		t.Errorf("mail test to a closed port: exit %d, stderr %q", r.code, r.stderr)
+	}
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clear := mailConf(t, dir, filepath.Join(dir, "tree"), sink.addr, "smtp_user=agent\nsmtp_password_file="+pw+"\n")
+	r = agent(t, "--config", clear, "--state-dir", filepath.Join(dir, "s3"), "mail", "test")
+	if r.code == 0 || !strings.Contains(r.stderr, `step "starttls"`) {
+		t.Errorf("mail test with a user but no STARTTLS: exit %d, stderr %q (credentials must never go in clear)", r.code, r.stderr)
+	}
+}
