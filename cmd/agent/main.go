@@ -130,9 +130,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		EnableBashCompletion: true,
 		// Never let urfave/cli call os.Exit: deferred cleanup must run.
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		},
+		OnUsageError:   usageError,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"AGENT_CONFIG"},
 				Value: defaultConfigPath, Usage: "configuration `FILE` (AIDE syntax); the embedded default is used when the default path does not exist"},
@@ -164,8 +162,25 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			initCommand(), checkCommand(), updateCommand(), acceptCommand(), compareCommand(),
-			dryInitCommand(), configCommand(), dbCommand(), reportCommand(), mailCommand(),
+			dryInitCommand(), configCommand(), dbCommand(), reportCommand(), mailCommand(), raidCommand(),
 		},
 	}
+	setUsageErrors(app.Commands)
 	return app
+}
+
+// usageError marks a command-line mistake (exit 15).
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%w: %v", errUsage, err)
+}
+
+// setUsageErrors makes flag errors of every (sub)command exit 15, as the
+// app's own do.
+func setUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = usageError
+		}
+		setUsageErrors(c.Subcommands)
+	}
 }

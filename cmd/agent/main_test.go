@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -40,7 +39,20 @@ type result struct {
 // failure to start it at all fails the test.
 func runCmd(t *testing.T, name string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	return runPrepared(t, exec.Command(name, args...))
+}
+
+func agent(t *testing.T, args ...string) result {
+	t.Helper()
+	return runCmd(t, agentBin, args...)
+}
+
+// agentCmd prepares an agent command for a test that sets its environment.
+func agentCmd(args ...string) *exec.Cmd { return exec.Command(agentBin, args...) }
+
+// runPrepared runs a prepared command like runCmd.
+func runPrepared(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -49,12 +61,7 @@ func runCmd(t *testing.T, name string, args ...string) result {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	return result{out.String(), errb.String(), code}
-}
-
-func agent(t *testing.T, args ...string) result {
-	t.Helper()
-	return runCmd(t, agentBin, args...)
 }
