@@ -267,3 +267,51 @@ func TestRAIDParseSamples(t *testing.T) {
 		t.Errorf("raid parse of garbage: exit %d, want 3", r.code)
 	}
 }
+
+// TestRAIDParseManifest: every sample of raidcheck/testdata/MANIFEST.md,
+// given alone to `agent raid parse`, exits with the status of its expected
+// verdict.
+func TestRAIDParseManifest(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(raidSamples, "MANIFEST.md"))
+	if err != nil {
+		t.Skipf("no manifest: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		cols := strings.Split(line, "|")
+		if len(cols) < 5 {
+			continue
+		}
+		file := strings.TrimSpace(cols[1])
+		expected := strings.TrimSpace(cols[3])
+		dir, _, ok := strings.Cut(file, "/")
+		if !ok || strings.HasPrefix(file, "-") || file == "file" {
+			continue
+		}
+		want := -1
+		switch {
+		case strings.HasPrefix(expected, "ok") && strings.Contains(expected, "+warn"):
+			want = 1
+		case strings.HasPrefix(expected, "ok"):
+			want = 0
+		case strings.HasPrefix(expected, "rebuilding"):
+			want = 1
+		case strings.HasPrefix(expected, "degraded"), strings.HasPrefix(expected, "failed"):
+			want = 2
+		case strings.HasPrefix(expected, "unknown"):
+			want = 3
+		}
+		if want < 0 {
+			t.Errorf("manifest row %q: unreadable expected verdict %q", file, expected)
+			continue
+		}
+		n++
+		r := agent(t, "raid", "parse", "--tool", dir, filepath.Join(raidSamples, file))
+		if r.code != want {
+			t.Errorf("raid parse --tool %s %s: exit %d, want %d (%s)\n%s%s", dir, file, r.code, want, expected, r.stdout, r.stderr)
+		}
+	}
+	if n != 60 {
+		t.Errorf("checked %d manifest rows, want 60", n)
+	}
+}
