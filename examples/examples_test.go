@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"opsagent/aoe"
 	"opsagent/rules"
 )
 
@@ -72,5 +73,22 @@ func TestEveryExampleParses(t *testing.T) {
 		if _, err := rules.Load(f, rules.LoadOptions{AgentVersion: "test", Hostname: "test"}); err != nil {
 			t.Errorf("Load(%s): %v", f, err)
 		}
+	}
+}
+
+// TestVbladedConfParses: the example exports file is valid syntax (its
+// files and interfaces exist only on a real storage server).
+func TestVbladedConfParses(t *testing.T) {
+	f, err := os.Open("vbladed.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := aoe.Parse(f, "vbladed.conf")
+	if err != nil {
+		t.Fatalf("Parse(vbladed.conf): %v", err)
+	}
+	if len(cfg.Exports) != 2 || cfg.Shelf != 1 {
+		t.Errorf("vbladed.conf: shelf %d, %d exports", cfg.Shelf, len(cfg.Exports))
 	}
 }

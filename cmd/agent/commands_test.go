@@ -175,3 +175,32 @@ func TestUpdateLimit(t *testing.T) {
 		t.Errorf("check after update --limit a: exit %d, want 4 with only b/f changed\n%s", r.code, r.stdout)
 	}
 }
+
+// TestAOEConfigError: a bad exports file exits 17, names file and line of
+// every error, and starts nothing.
+func TestAOEConfigError(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "vbladed.conf")
+	body := "SHELF=\"70000\"\n0 /nonexistent 00:16:E6:D3:ED:E51 nosuchif0 apollo\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agentConf := filepath.Join(dir, "agent.conf")
+	if err := os.WriteFile(agentConf, []byte("/nothing R\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"check", "start", "supervise"} {
+		r := agent(t, "--config", agentConf, "aoe", cmd, "--exports", conf, "--run-dir", filepath.Join(dir, "run"))
+		if r.code != exitConfig {
+			t.Errorf("aoe %s: exit %d, want %d\n%s", cmd, r.code, exitConfig, r.stderr)
+		}
+		for _, want := range []string{conf + ":1:", conf + ":2:"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("aoe %s: stderr does not name %s:\n%s", cmd, want, r.stderr)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "run", "aoe")); err == nil {
+		t.Error("a bad exports file created run_dir/aoe")
+	}
+}

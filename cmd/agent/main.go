@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -102,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
 	code := exitCode(err)
 	if err != nil {
 		var ee *exitError
@@ -162,11 +163,110 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			initCommand(), checkCommand(), updateCommand(), acceptCommand(), compareCommand(),
-			dryInitCommand(), configCommand(), dbCommand(), reportCommand(), mailCommand(), raidCommand(),
+			dryInitCommand(), configCommand(), dbCommand(), reportCommand(), mailCommand(), raidCommand(), aoeCommand(),
 		},
 	}
 	setUsageErrors(app.Commands)
 	return app
+}
+
+// interspersed moves the flags a (sub)command knows in front of its
+// positional arguments, so that `agent aoe stop apollo --run-dir DIR` works
+// like `agent aoe stop --run-dir DIR apollo` (urfave/cli v2 stops reading
+// flags at the first argument). Nothing after "--" moves.
+func interspersed(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	out := []string{args[0]}
+	cmds := app.Commands
+	i := 1
+	// Global flags and the command path stay where they are.
+	var cmd *cli.Command
+	for i < len(args) {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if strings.HasPrefix(a, "-") {
+			out = append(out, a)
+			if f := findFlag(flagsOf(cmd, app), a); f != nil && takesValue(f) && !strings.Contains(a, "=") && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+			i++
+			continue
+		}
+		next := findCommand(cmds, a)
+		if next == nil {
+			break
+		}
+		cmd, cmds = next, next.Subcommands
+		out = append(out, a)
+		i++
+	}
+	if cmd == nil {
+		return append(out, args[i:]...)
+	}
+	var flags, pos []string
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i:]...)
+			break
+		}
+		f := findFlag(cmd.Flags, a)
+		if f == nil {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		if takesValue(f) && !strings.Contains(a, "=") && i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return append(append(out, flags...), pos...)
+}
+
+func flagsOf(cmd *cli.Command, app *cli.App) []cli.Flag {
+	if cmd == nil {
+		return app.Flags
+	}
+	return cmd.Flags
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// findFlag returns the flag arg names ("--x", "-x", "--x=v"), or nil.
+func findFlag(flags []cli.Flag, arg string) cli.Flag {
+	if !strings.HasPrefix(arg, "-") || arg == "-" {
+		return nil
+	}
+	name := strings.TrimLeft(arg, "-")
+	name, _, _ = strings.Cut(name, "=")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+func takesValue(f cli.Flag) bool {
+	if dv, ok := f.(cli.DocGenerationFlag); ok {
+		return dv.TakesValue()
+	}
+	return true
 }
 
 // usageError marks a command-line mistake (exit 15).
