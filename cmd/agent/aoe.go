@@ -115,82 +115,36 @@ func aoeCommand() *cli.Command {
 				Usage:     "start an export (all without ALIAS); without a running supervisor the vblade runs detached and unsupervised",
 				ArgsUsage: "[ALIAS]",
 				Flags:     aoeFlags(),
-				Action: func(c *cli.Context) error {
-					s, err := loadAOE(c)
+				Action: eachAlias(func(c *cli.Context, s *aoeSetup, a string) (string, error) {
+					unsup, pid, err := aoe.Start(s.runDir, a, s.cfg, s.vblade)
 					if err != nil {
-						return err
+						return "", err
 					}
-					aliases, err := s.aliases(c)
-					if err != nil {
-						return err
+					if !unsup {
+						return fmt.Sprintf("running (pid %d)", pid), nil
 					}
-					var errs []string
-					for _, a := range aliases {
-						unsup, pid, err := aoe.Start(s.runDir, a, s.cfg, s.vblade)
-						if err != nil {
-							errs = append(errs, fmt.Sprintf("%s: %v", a, err))
-							continue
-						}
-						e, _ := s.cfg.Export(a)
-						if unsup {
-							aoeNotify(c, startedLine(e, pid))
-							fmt.Fprintf(c.App.Writer, "%s: started (pid %d), unsupervised: no 'agent aoe supervise' is running to restart it\n", a, pid)
-						} else {
-							fmt.Fprintf(c.App.Writer, "%s: running (pid %d)\n", a, pid)
-						}
-					}
-					return joinAOEErrors(errs)
-				},
+					e, _ := s.cfg.Export(a)
+					aoeNotify(c, startedLine(e, pid))
+					return fmt.Sprintf("started (pid %d), unsupervised: no 'agent aoe supervise' is running to restart it", pid), nil
+				}),
 			},
 			{
 				Name:      "stop",
 				Usage:     "stop an export (all without ALIAS) and keep it stopped until 'start' (the mark is cleared by a reboot)",
 				ArgsUsage: "[ALIAS]",
 				Flags:     aoeFlags(),
-				Action: func(c *cli.Context) error {
-					s, err := loadAOE(c)
-					if err != nil {
-						return err
-					}
-					aliases, err := s.aliases(c)
-					if err != nil {
-						return err
-					}
-					var errs []string
-					for _, a := range aliases {
-						if err := aoe.Stop(s.runDir, a); err != nil {
-							errs = append(errs, fmt.Sprintf("%s: %v", a, err))
-							continue
-						}
-						fmt.Fprintf(c.App.Writer, "%s: stopped\n", a)
-					}
-					return joinAOEErrors(errs)
-				},
+				Action: eachAlias(func(c *cli.Context, s *aoeSetup, a string) (string, error) {
+					return "stopped", aoe.Stop(s.runDir, a)
+				}),
 			},
 			{
 				Name:      "restart",
 				Usage:     "restart an export (all without ALIAS), applying a changed exports file",
 				ArgsUsage: "[ALIAS]",
 				Flags:     aoeFlags(),
-				Action: func(c *cli.Context) error {
-					s, err := loadAOE(c)
-					if err != nil {
-						return err
-					}
-					aliases, err := s.aliases(c)
-					if err != nil {
-						return err
-					}
-					var errs []string
-					for _, a := range aliases {
-						if err := aoe.Restart(s.runDir, a, s.cfg, s.vblade); err != nil {
-							errs = append(errs, fmt.Sprintf("%s: %v", a, err))
-							continue
-						}
-						fmt.Fprintf(c.App.Writer, "%s: restarted\n", a)
-					}
-					return joinAOEErrors(errs)
-				},
+				Action: eachAlias(func(c *cli.Context, s *aoeSetup, a string) (string, error) {
+					return "restarted", aoe.Restart(s.runDir, a, s.cfg, s.vblade)
+				}),
 			},
 			{
 				Name:  "status",
@@ -263,6 +217,31 @@ func startedLine(e aoe.Export, pid int) string {
 func aoeNotify(c *cli.Context, line string) {
 	fmt.Fprintln(c.App.ErrWriter, line)
 	_ = report.Syslog(report.FacilityDaemon, report.SeverityNotice, report.DefaultSyslogTag, line)
+}
+
+// eachAlias runs fn for the named export or every export, printing
+// "alias: outcome" per export and failing with all errors together.
+func eachAlias(fn func(c *cli.Context, s *aoeSetup, alias string) (string, error)) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		s, err := loadAOE(c)
+		if err != nil {
+			return err
+		}
+		aliases, err := s.aliases(c)
+		if err != nil {
+			return err
+		}
+		var errs []string
+		for _, a := range aliases {
+			msg, err := fn(c, s, a)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", a, err))
+				continue
+			}
+			fmt.Fprintf(c.App.Writer, "%s: %s\n", a, msg)
+		}
+		return joinAOEErrors(errs)
+	}
 }
 
 func joinAOEErrors(errs []string) error {
