@@ -9,6 +9,7 @@ import (
 
 	"opsagent/aoe"
 	"opsagent/rules"
+	"opsagent/sshval"
 )
 
 // TestAgentConfParses: the embedded default config parses without errors or
@@ -90,5 +91,22 @@ func TestVbladedConfParses(t *testing.T) {
 	}
 	if len(cfg.Exports) != 2 || cfg.Shelf != 1 {
 		t.Errorf("vbladed.conf: shelf %d, %d exports", cfg.Shelf, len(cfg.Exports))
+	}
+}
+
+// TestSSHValConfParses: the example sshval rules parse and hold the classic
+// case.
+func TestSSHValConfParses(t *testing.T) {
+	f, err := os.Open("sshval.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rules, err := sshval.ParseRules(f, "sshval.conf")
+	if err != nil {
+		t.Fatalf("ParseRules(sshval.conf): %v", err)
+	}
+	if rules.Log != "/var/log/agent/sshval.log" || len(rules.Rules) == 0 || rules.Rules[0].Root != "/data/irsync" || rules.Rules[0].Delete {
+		t.Errorf("sshval.conf: log %q, rules %+v", rules.Log, rules.Rules)
 	}
 }

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/user"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"opsagent/sshval"
+)
+
+// defaultSSHValRules is the rules file of the forced command. It is not
+// agent.conf: sshval runs as the SSH login user, who may not read that.
+const defaultSSHValRules = "/etc/agent/sshval.conf"
+
+// exitRejected is the status of a rejected forced command.
+const exitRejected = 126
+
+func rulesFlag() cli.Flag {
+	return &cli.StringFlag{Name: "rules", Value: defaultSSHValRules, Usage: "sshval rules `FILE`"}
+}
+
+func sshvalCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sshval",
+		Usage: "forced command for authorized_keys: run only what the rules allow, without a shell, logging every decision",
+		Description: `Use in authorized_keys as
+   command="/usr/sbin/agent sshval",restrict ssh-ed25519 AAAA... backup@host
+It reads SSH_ORIGINAL_COMMAND and SSH_CONNECTION, decides, logs, and either
+executes the allowed command (no shell) or prints the rejection and exits 126.`,
+		Flags:  []cli.Flag{rulesFlag()},
+		Action: sshvalForced,
+		Subcommands: []*cli.Command{
+			{
+				Name:      "test",
+				Usage:     "print the decision for a command from a source address, and the rule that made it (exit 0 allowed, 1 rejected)",
+				ArgsUsage: "--from IP -- COMMAND...",
+				Flags: []cli.Flag{
+					rulesFlag(),
+					&cli.StringFlag{Name: "from", Required: true, Usage: "source `IP` of the connection"},
+				},
+				Action: sshvalTest,
+			},
+			{
+				Name:      "audit",
+				Usage:     "report weak authorized_keys entries (exit 0 none, 1 findings)",
+				ArgsUsage: "[--all-users | FILE...]",
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "all-users", Usage: "every user's ~/.ssh/authorized_keys"}},
+				Action:    sshvalAudit,
+			},
+		},
+	}
+}
+
+// sshvalForced is the forced command itself. Every failure rejects (fail
+// closed): rules that cannot be read, a decision that cannot be logged to
+// the configured file, an exec that fails.
+func sshvalForced(c *cli.Context) error {
+	cmd, set := os.LookupEnv("SSH_ORIGINAL_COMMAND")
+	env := sshval.Env{Command: cmd, CommandSet: set, Connection: os.Getenv("SSH_CONNECTION")}
+	if u, err := user.Current(); err == nil {
+		env.User = u.Username
+	}
+	rules, err := sshval.LoadRules(c.String("rules"))
+	var d sshval.Decision
+	logger := &sshval.Logger{}
+	if err != nil {
+		d = sshval.Decision{Command: cmd, Reason: "rules unusable: " + err.Error(), Interactive: strings.TrimSpace(cmd) == ""}
+		if ap, perr := netip.ParseAddr(strings.Fields(env.Connection + " -")[0]); perr == nil {
+			d.From = ap
+		}
+	} else {
+		d = sshval.Decide(env, rules)
+		logger.File = rules.Log
+	}
+	if lerr := logger.Log(d); errors.Is(lerr, sshval.ErrLogFile) && d.Allow {
+		// Every decision is logged; one that cannot be is not carried out.
+		d.Allow = false
+		d.Reason = "cannot write the log: " + lerr.Error()
+	}
+	if !d.Allow {
+		fmt.Fprintf(c.App.ErrWriter, "sshval: rejected: %s\n", d.Reason)
+		return &exitError{code: exitRejected}
+	}
+	err = sshval.Exec(d)
+	fmt.Fprintf(c.App.ErrWriter, "sshval: cannot run %s: %v\n", d.Argv[0], err)
+	return &exitError{code: exitRejected}
+}
+
+func sshvalTest(c *cli.Context) error {
+	rules, err := sshval.LoadRules(c.String("rules"))
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	from, err := netip.ParseAddr(c.String("from"))
+	if err != nil {
+		return fmt.Errorf("%w: --from: %v", errUsage, err)
+	}
+	words := c.Args().Slice()
+	if len(words) > 0 && words[0] == "--" {
+		words = words[1:]
+	}
+	cmd := strings.Join(words, " ")
+	env := sshval.Env{Command: cmd, CommandSet: len(words) > 0, Connection: from.String() + " 50000 127.0.0.1 22"}
+	d := sshval.Decide(env, rules)
+	rule := "(none)"
+	if d.Rule != nil {
+		rule = fmt.Sprintf("%s %s (%s:%d)", d.Rule.Kind, d.Rule.Name, rules.File, d.Rule.Line)
+	}
+	if d.Allow {
+		fmt.Fprintf(c.App.Writer, "allowed by %s\nexec: %s\n", rule, strings.Join(d.Argv, " "))
+		return nil
+	}
+	fmt.Fprintf(c.App.Writer, "rejected: %s\nrule: %s\n", d.Reason, rule)
+	return &exitError{code: 1}
+}
+
+func sshvalAudit(c *cli.Context) error {
+	files := c.Args().Slice()
+	if c.Bool("all-users") {
+		all, err := sshval.AllUsersKeyFiles()
+		if err != nil {
+			return err
+		}
+		files = append(files, all...)
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("%w: audit needs FILE... or --all-users", errUsage)
+	}
+	findings, err := sshval.Audit(files)
+	if err != nil && len(findings) == 0 {
+		return err
+	}
+	for _, f := range findings {
+		who := f.File
+		if f.Line > 0 {
+			who = fmt.Sprintf("%s:%d", f.File, f.Line)
+		}
+		if f.User != "" {
+			who += " (" + f.User + ")"
+		}
+		fmt.Fprintf(c.App.Writer, "%s: %s: %s\n", who, f.Key, f.Problem)
+	}
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "agent: warning: %v\n", err)
+	}
+	if len(findings) > 0 {
+		return &exitError{code: 1}
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintf(c.App.Writer, "%d file(s) audited: no findings\n", len(files))
+	}
+	return nil
+}
