@@ -529,7 +529,12 @@ func (p *parser) option(file string, line int, name, val string) {
 	p.seen[name] = true
 	if err := def.set(&p.pol.Options, val, attrs); err != nil {
 		p.errAt(file, line, 0, err)
+		return
 	}
+	if p.pol.optSrc == nil {
+		p.pol.optSrc = map[string]OptionSource{}
+	}
+	p.pol.optSrc[name] = OptionSource{File: file, Line: line}
 }
 
 // rule parses a selection line; body starts at the regex's leading '/'.

@@ -107,7 +107,22 @@ type Policy struct {
 	Warnings []string // non-fatal notices, each "file:line: text"
 	Digest   [32]byte // SHA-256 of the canonical rule set and options, for the baseline meta
 
+	optSrc   map[string]OptionSource   // where each option was last set
 	idx      atomic.Pointer[ruleIndex] // rule tree, built on first Match
 	limit    *byteRegex                // SetLimit
 	limitSrc string
+}
+
+// OptionSource is where an option was set in the config.
+type OptionSource struct {
+	File string
+	Line int
+}
+
+// OptionSource returns where option name was set, so that a command that
+// validates a value later (a cron schedule) can still name file and line.
+// ok is false for an option left at its default.
+func (p *Policy) OptionSource(name string) (src OptionSource, ok bool) {
+	src, ok = p.optSrc[name]
+	return src, ok
 }

@@ -163,7 +163,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			initCommand(), checkCommand(), updateCommand(), acceptCommand(), compareCommand(),
-			dryInitCommand(), configCommand(), dbCommand(), reportCommand(), mailCommand(), raidCommand(), aoeCommand(), sshvalCommand(),
+			dryInitCommand(), configCommand(), dbCommand(), reportCommand(), mailCommand(), raidCommand(), aoeCommand(), sshvalCommand(), daemonCommand(), statusCommand(),
 		},
 	}
 	setUsageErrors(app.Commands)
