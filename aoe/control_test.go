@@ -168,6 +168,16 @@ func startSleep(t *testing.T) int {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
+	// Wait until /proc shows the exec'd sleep: on a loaded machine the
+	// identity read right after Start can still be incomplete.
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/cmdline")
+		if err == nil && string(b) == "sleep\x0060\x00" {
+			if id, err := readIdentity(cmd.Process.Pid); err == nil && len(id.Cmdline) == 2 && id.Exe != "" {
+				break
+			}
+		}
+	}
 	return cmd.Process.Pid
 }
 

@@ -19,6 +19,9 @@ func TestInterspersed(t *testing.T) {
 		{"agent report show latest --json", "agent report show --json latest"},
 		{"agent unknowncmd x --y", "agent unknowncmd x --y"},
 		{"agent", "agent"},
+		{"agent check --mail --quiet", "agent --quiet check --mail"},
+		{"agent --state-dir S check --config C", "agent --config C --state-dir S check"},
+		{"agent raid check --mail --quiet", "agent raid check --mail --quiet"},
 	} {
 		got := strings.Join(interspersed(app, strings.Fields(tc.in)), " ")
 		if got != tc.want {

@@ -183,16 +183,24 @@ func interspersed(app *cli.App, args []string) []string {
 	i := 1
 	// Global flags and the command path stay where they are.
 	var cmd *cli.Command
+	var globals []string
 	for i < len(args) {
 		a := args[i]
 		if a == "--" {
-			return append(out, args[i:]...)
+			return joinArgs(out, globals, args[i:])
 		}
 		if strings.HasPrefix(a, "-") {
-			out = append(out, a)
-			if f := findFlag(flagsOf(cmd, app), a); f != nil && takesValue(f) && !strings.Contains(a, "=") && i+1 < len(args) {
+			dst := &out
+			f := findFlag(flagsOf(cmd, app), a)
+			if f == nil && cmd != nil {
+				if f = findFlag(app.Flags, a); f != nil {
+					dst = &globals // a global flag after the command
+				}
+			}
+			*dst = append(*dst, a)
+			if f != nil && takesValue(f) && !strings.Contains(a, "=") && i+1 < len(args) {
 				i++
-				out = append(out, args[i])
+				*dst = append(*dst, args[i])
 			}
 			i++
 			continue
@@ -206,8 +214,10 @@ func interspersed(app *cli.App, args []string) []string {
 		i++
 	}
 	if cmd == nil {
-		return append(out, args[i:]...)
+		return joinArgs(out, globals, args[i:])
 	}
+	// The command's own flags go before its arguments; global flags given
+	// after the command (`agent check --quiet`) go before the command.
 	var flags, pos []string
 	for ; i < len(args); i++ {
 		a := args[i]
@@ -215,18 +225,32 @@ func interspersed(app *cli.App, args []string) []string {
 			pos = append(pos, args[i:]...)
 			break
 		}
+		dst := &flags
 		f := findFlag(cmd.Flags, a)
+		if f == nil {
+			if f = findFlag(app.Flags, a); f != nil {
+				dst = &globals
+			}
+		}
 		if f == nil {
 			pos = append(pos, a)
 			continue
 		}
-		flags = append(flags, a)
+		*dst = append(*dst, a)
 		if takesValue(f) && !strings.Contains(a, "=") && i+1 < len(args) {
 			i++
-			flags = append(flags, args[i])
+			*dst = append(*dst, args[i])
 		}
 	}
-	return append(append(out, flags...), pos...)
+	return joinArgs(out, globals, append(flags, pos...))
+}
+
+// joinArgs puts the program name, the global flags found after the
+// command, the rest of out, then tail.
+func joinArgs(out, globals, tail []string) []string {
+	res := append([]string{out[0]}, globals...)
+	res = append(res, out[1:]...)
+	return append(res, tail...)
 }
 
 func flagsOf(cmd *cli.Command, app *cli.App) []cli.Flag {
