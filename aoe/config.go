@@ -1,6 +1,8 @@
 package aoe
 
 import (
+	"opsagent/internal/lineerr"
+
 	"errors"
 	"fmt"
 	"io"
@@ -152,55 +154,14 @@ func (c *Config) Format() string {
 	return b.String()
 }
 
-// ParseError is an error at a line of a config file. It unwraps to its
-// cause, which wraps one of the package's sentinels.
-type ParseError struct {
-	File string
-	Line int // 1-based; 0 when the error belongs to no line
-	Err  error
-}
-
-// Error renders "file:line: cause", or "file: cause" without a line.
-func (e *ParseError) Error() string {
-	if e.Line <= 0 {
-		return e.File + ": " + e.Err.Error()
-	}
-	return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Err.Error()
-}
-
-// Unwrap returns the cause.
-func (e *ParseError) Unwrap() error { return e.Err }
+// ParseError is an error at a line of a config file ("file:line: cause"; a
+// Line of 0 belongs to no line). It unwraps to its cause, which wraps one of
+// the package's sentinels.
+type ParseError = lineerr.Error
 
 // ErrorList holds every error found in one config, sorted by line. It is cut
 // after 100 errors, with a last entry saying so.
-type ErrorList []*ParseError
-
-// Error lists each error on its own line.
-func (l ErrorList) Error() string {
-	parts := make([]string, len(l))
-	for i, e := range l {
-		parts[i] = e.Error()
-	}
-	return strings.Join(parts, "\n")
-}
-
-// Unwrap exposes every entry to errors.Is and errors.As.
-func (l ErrorList) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, e := range l {
-		out[i] = e
-	}
-	return out
-}
-
-// Err returns nil for an empty list and the list otherwise, so that a nil
-// ErrorList never becomes a non-nil error interface.
-func (l ErrorList) Err() error {
-	if len(l) == 0 {
-		return nil
-	}
-	return l
-}
+type ErrorList = lineerr.List
 
 // collector gathers the errors of one config.
 type collector struct {

@@ -1,9 +1,9 @@
 package rules
 
 import (
+	"opsagent/internal/lineerr"
+
 	"errors"
-	"strconv"
-	"strings"
 )
 
 // Sentinel causes of parse errors. A ParseError unwraps to one of them.
@@ -26,58 +26,10 @@ var (
 // maxErrors caps how many errors one pass collects.
 const maxErrors = 100
 
-// ParseError is an error at a position of a config file. Line and Col are
-// 1-based; Col is 0 when the column is unknown (only regex errors have one).
-type ParseError struct {
-	File string
-	Line int
-	Col  int
-	Err  error
-}
-
-// Error renders "file:line: msg" or "file:line:col: msg".
-func (e *ParseError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	b.WriteByte(':')
-	b.WriteString(strconv.Itoa(e.Line))
-	if e.Col > 0 {
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(e.Col))
-	}
-	b.WriteString(": ")
-	b.WriteString(e.Err.Error())
-	return b.String()
-}
-
-// Unwrap returns the cause, which wraps one of the sentinels.
-func (e *ParseError) Unwrap() error { return e.Err }
+// ParseError is an error at a position of a config file: "file:line: msg",
+// or "file:line:col: msg" for regular expressions (Line and Col are
+// 1-based). It unwraps to its cause, which wraps one of the sentinels.
+type ParseError = lineerr.Error
 
 // ErrorList is every error found in one pass over a config, in order.
-type ErrorList []*ParseError
-
-// Error lists each error on its own line.
-func (l ErrorList) Error() string {
-	parts := make([]string, len(l))
-	for i, e := range l {
-		parts[i] = e.Error()
-	}
-	return strings.Join(parts, "\n")
-}
-
-// Unwrap exposes the errors to errors.Is and errors.As.
-func (l ErrorList) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, e := range l {
-		out[i] = e
-	}
-	return out
-}
-
-// Err returns nil for an empty list and the list otherwise.
-func (l ErrorList) Err() error {
-	if len(l) == 0 {
-		return nil
-	}
-	return l
-}
+type ErrorList = lineerr.List

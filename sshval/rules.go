@@ -1,6 +1,8 @@
 package sshval
 
 import (
+	"opsagent/internal/lineerr"
+
 	"bufio"
 	"errors"
 	"fmt"
@@ -12,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 )
@@ -104,46 +105,13 @@ type Rule struct {
 	Args []string
 }
 
-// ParseError is an error at a line of a rules file. It unwraps to its
-// cause, which wraps one of the package's sentinels.
-type ParseError struct {
-	File string
-	Line int // 1-based; 0 when the error belongs to no line
-	Err  error
-}
-
-// Error renders "file:line: cause", or "file: cause" without a line.
-func (e *ParseError) Error() string {
-	if e.Line <= 0 {
-		return e.File + ": " + e.Err.Error()
-	}
-	return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Err.Error()
-}
-
-// Unwrap returns the cause.
-func (e *ParseError) Unwrap() error { return e.Err }
+// ParseError is an error at a line of a rules file ("file:line: cause"). It
+// unwraps to its cause, which wraps one of the package's sentinels.
+type ParseError = lineerr.Error
 
 // ErrorList holds every error found in one rules file, in line order, cut
 // after maxErrors with a last entry saying so.
-type ErrorList []*ParseError
-
-// Error lists each error on its own line.
-func (l ErrorList) Error() string {
-	parts := make([]string, len(l))
-	for i, e := range l {
-		parts[i] = e.Error()
-	}
-	return strings.Join(parts, "\n")
-}
-
-// Unwrap exposes every entry to errors.Is and errors.As.
-func (l ErrorList) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, e := range l {
-		out[i] = e
-	}
-	return out
-}
+type ErrorList = lineerr.List
 
 // ruleName is what a rule may be called: it appears in logs and reasons.
 var ruleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
