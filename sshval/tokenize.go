@@ -104,6 +104,16 @@ func Tokenize(cmd string) ([]string, error) {
 		}
 	}
 	flush()
+	// Removing quotes and backslashes can join the bytes of a character
+	// the check above saw as invalid UTF-8 into a C1 control character
+	// ("\xc2\\\x91" becomes U+0091): check the words as well.
+	for _, w := range words {
+		for _, r := range w {
+			if unicode.IsControl(r) {
+				return nil, fmt.Errorf("%w: %q after unquoting", ErrControl, r)
+			}
+		}
+	}
 	return words, nil
 }
 
