@@ -36,7 +36,7 @@ fuzz-short:
 	@set -e; for spec in $$($(GO) run ./internal/fuzzlist); do \
 		pkg=$${spec%%:*}; fn=$${spec##*:}; \
 		echo "fuzz $$pkg $$fn"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		./.ci/fuzz-one "$(GO)" "$$pkg" "$$fn" "$(FUZZTIME)"; \
 	done
 
 fuzz:
