@@ -481,7 +481,7 @@ func startDetached(dir, alias string, exp Export, shelf int, vblade string) (int
 		return 0, fmt.Errorf("aoe: start %s: %w", alias, err)
 	}
 	pid := cmd.Process.Pid
-	id, _ := readIdentity(pid)
+	id, _ := startedIdentity(pid)
 	st := &stateFile{
 		Alias: alias, Shelf: shelf, Slot: exp.Slot, PID: pid, State: StateRunning,
 		Since: time.Now(), Argv: argv, identity: id,

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // identity is what tells one process apart from any later process that
@@ -171,4 +172,19 @@ func sendSignal(pid int, sig syscall.Signal) error {
 		return fmt.Errorf("kill %d: %w", pid, err)
 	}
 	return nil
+}
+
+// startedIdentity reads the identity of a process just started. The parent
+// of a vfork-style start runs again while the kernel is still setting up
+// the new program's arguments, so /proc can briefly show an empty command
+// line; it is read again for up to 200 ms until it is complete.
+func startedIdentity(pid int) (identity, error) {
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for {
+		id, err := readIdentity(pid)
+		if err != nil || (len(id.Cmdline) > 0 && id.Exe != "") || time.Now().After(deadline) {
+			return id, err
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -494,7 +494,7 @@ func (r *run) start(c *child, reload bool, nonce string) {
 	now := time.Now()
 	// Start returns after the exec, so /proc shows vblade (unless it has
 	// already exited, and then nobody will signal it).
-	c.id, _ = readIdentity(cmd.Process.Pid)
+	c.id, _ = startedIdentity(cmd.Process.Pid)
 	c.proc, c.started, c.stopping, c.killAt = cmd.Process, now, false, time.Time{}
 	c.gen++
 	c.starts++
