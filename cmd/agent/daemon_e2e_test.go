@@ -252,14 +252,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		t.Skipf("RAID samples not found: %v", err)
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bin")
-	proc := filepath.Join(dir, "proc")
-	sys := filepath.Join(dir, "sys")
-	for _, d := range []string{bin, proc, sys} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bin, proc, sys := raidDirs(t, dir)
 	fakeCLI(t, bin, "storcli64", [][2]string{{"*show*all*[Jj]*", "sc-json"}, {"*show*all*", "sc-text"}})
 	degraded := filepath.Join(dir, "degraded")
 	scenario(t, degraded, map[string]string{"sc-text": "storcli/degraded-vd-dgrd-pd-offln.c0-show-all.txt"})

@@ -57,6 +57,19 @@ func useScenario(t *testing.T, bin, sc string) {
 	}
 }
 
+// raidDirs makes dir/bin (fake CLIs), dir/proc and dir/sys (fake proc and
+// sysfs roots) for a RAID probe run.
+func raidDirs(t *testing.T, dir string) (bin, proc, sys string) {
+	t.Helper()
+	bin, proc, sys = filepath.Join(dir, "bin"), filepath.Join(dir, "proc"), filepath.Join(dir, "sys")
+	for _, d := range []string{bin, proc, sys} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bin, proc, sys
+}
+
 // TestRAIDCheckEndToEnd runs `agent raid check` against fake vendor CLIs on
 // PATH and a fake /proc/mdstat, then follows the alert mails through a real
 // SMTP server: degraded, no repeat before raid_alert_repeat, a repeat after
@@ -66,14 +79,7 @@ func TestRAIDCheckEndToEnd(t *testing.T) {
 		t.Skipf("RAID samples not found: %v", err)
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bin")
-	proc := filepath.Join(dir, "proc")
-	sys := filepath.Join(dir, "sys")
-	for _, d := range []string{bin, proc, sys} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bin, proc, sys := raidDirs(t, dir)
 	fakeCLI(t, bin, "cli64", [][2]string{{"*rsf*info*", "rsf"}, {"*vsf*info*", "vsf"}, {"*disk*info*", "disk"}})
 	fakeCLI(t, bin, "tw_cli", [][2]string{{"show", "tw-show"}, {"info", "tw-show"}, {"*unitstatus*", "tw-units"}, {"*drivestatus*", "tw-drives"}, {"*bbustatus*", "tw-bbu"}, {"*show*all*", "tw-encl"}})
 	fakeCLI(t, bin, "MegaCli64", [][2]string{{"*[Ll][Dd][Ii]nfo*", "mc-ld"}, {"*[Pp][Dd][Ll]ist*", "mc-pd"}, {"*[Bb]bu*", "mc-bbu"}})
