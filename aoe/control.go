@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"opsagent/internal/atomicfile"
 )
 
 // Errors of the start/stop control. Callers classify them with errors.Is.
@@ -164,32 +166,11 @@ func ensureDir(dir string) error {
 	return nil
 }
 
-// writeFileAtomic writes data to path through a temp file in the same
-// directory and a rename, so readers see the old or the new content, never
-// a part. The file is 0600.
+// writeFileAtomic writes data to path (0600) so readers see the old or the
+// new content, never a part.
 func writeFileAtomic(path string, data []byte) error {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(fileMode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("aoe: write %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, data, fileMode); err != nil {
+		return fmt.Errorf("aoe: %w", err)
 	}
 	return nil
 }

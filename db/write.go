@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,12 +12,12 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"opsagent/internal/atomicfile"
 	"opsagent/scanner"
 )
 
-// tempInfix marks the temporary files of generations being written; a file
-// named "*.db.tmp-*" in the state directory is an unfinished generation.
-const tempInfix = ".tmp-"
+// A file named "*.db.tmp-*" (atomicfile.TempInfix) in the state directory
+// is an unfinished generation.
 
 // Chunking of Writer.Put. Measured with BenchmarkWriteChunk (100,000
 // entries of ~170 bytes, Put plus the last flush, NoSync, 2 shared cores,
@@ -72,7 +71,7 @@ type pair struct{ k0, k1, v1 int }
 // dir/baseline.db.tmp-XXXXXX (mode 0600). dir must exist. meta is stored at
 // Commit, with Format and Entries filled in.
 func Create(dir string, meta Meta) (*Writer, error) {
-	f, err := os.CreateTemp(dir, "baseline.db"+tempInfix+"*")
+	f, err := atomicfile.CreateTemp(dir, "baseline.db", fileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +208,7 @@ func (w *Writer) Commit(dst string, opts CommitOptions) (string, error) {
 		w.bdb.Close()
 	}
 	if err == nil {
-		err = syncFile(w.tmp)
+		err = atomicfile.SyncFile(w.tmp)
 	}
 	if err != nil {
 		w.err = fmt.Errorf("commit %s: %w", w.tmp, err)
@@ -254,7 +253,7 @@ func Install(src, dst string, opts CommitOptions) (string, error) {
 		return "", err
 	}
 	defer in.Close()
-	tmp, err := copyToTemp(in, filepath.Dir(dst), filepath.Base(dst))
+	tmp, err := atomicfile.WriteTemp(filepath.Dir(dst), filepath.Base(dst), in, fileMode)
 	if err != nil {
 		return "", fmt.Errorf("install %s: %w", src, err)
 	}
@@ -270,31 +269,9 @@ func Install(src, dst string, opts CommitOptions) (string, error) {
 	return kept, nil
 }
 
-// copyToTemp copies r to a new synced temporary file dir/base.tmp-XXXXXX
-// and returns its name.
-func copyToTemp(r io.Reader, dir, base string) (string, error) {
-	f, err := os.CreateTemp(dir, base+tempInfix+"*")
-	if err != nil {
-		return "", err
-	}
-	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
 // install renames the synced file tmp over dst, keeping the old dst first
 // if asked, and fsyncs the directory.
 func install(tmp, dst string, opts CommitOptions) (string, error) {
-	dir := filepath.Dir(dst)
 	var kept string
 	if opts.KeepPrevious {
 		fi, err := os.Lstat(dst)
@@ -310,11 +287,8 @@ func install(tmp, dst string, opts CommitOptions) (string, error) {
 			}
 		}
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return "", fmt.Errorf("install %s: %w", dst, err)
-	}
 	// One directory fsync makes both the kept link and the rename durable.
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.Replace(tmp, dst); err != nil {
 		return kept, fmt.Errorf("install %s: %w", dst, err)
 	}
 	return kept, nil
@@ -354,13 +328,12 @@ func keep(dst string, now time.Time) (string, error) {
 		if oerr != nil {
 			return "", oerr
 		}
-		tmp, cerr := copyToTemp(src, dir, name)
+		tmp, cerr := atomicfile.WriteTemp(dir, name, src, fileMode)
 		src.Close()
 		if cerr != nil {
 			return "", fmt.Errorf("%w (after link: %v)", cerr, err)
 		}
-		if rerr := os.Rename(tmp, path); rerr != nil {
-			os.Remove(tmp)
+		if rerr := atomicfile.Replace(tmp, path); rerr != nil {
 			return "", rerr
 		}
 		return path, nil
@@ -392,32 +365,6 @@ func CleanTemp(dir string) error {
 
 // isTempName reports whether name is one of our temporary file names.
 func isTempName(name string) bool {
-	i := strings.Index(name, tempInfix)
-	return i > 0 && strings.HasSuffix(name[:i], ".db")
-}
-
-// syncFile fsyncs the file at path.
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir fsyncs directory dir so renames and links in it survive a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	base, ok := atomicfile.TempBase(name)
+	return ok && strings.HasSuffix(base, ".db")
 }

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
+
+	"opsagent/internal/atomicfile"
 )
 
 // ErrCorruptState is the class of an alert state file that exists but
@@ -124,40 +125,8 @@ func SaveAlertState(path string, st AlertState) (err error) {
 	if err != nil {
 		return fmt.Errorf("save alert state %s: %w", path, err)
 	}
-	b = append(b, '\n')
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n'), stateFileMode); err != nil {
 		return fmt.Errorf("save alert state: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(stateFileMode); err != nil {
-		return fmt.Errorf("save alert state: %w", err)
-	}
-	if _, err = tmp.Write(b); err != nil {
-		return fmt.Errorf("save alert state: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("save alert state: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("save alert state: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save alert state: %w", err)
-	}
-	// The rename is durable only once the directory is synced.
-	if d, derr := os.Open(dir); derr == nil {
-		derr = d.Sync()
-		d.Close()
-		if derr != nil {
-			return fmt.Errorf("save alert state: sync %s: %w", dir, derr)
-		}
 	}
 	return nil
 }

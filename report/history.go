@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,8 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
+
+	"opsagent/internal/atomicfile"
 )
 
 // Errors of the report history. Each is wrapped with the operation and path
@@ -50,7 +52,7 @@ const historyDirMode = 0o700
 
 // histTempInfix marks a report file still being written:
 // <id>.txt.tmp-123456. Prune removes such files once they are an hour old.
-const histTempInfix = ".tmp-"
+const histTempInfix = atomicfile.TempInfix
 
 // History is the directory of saved reports (report_dir, by default
 // state_dir/reports). Each saved run is a pair of files
@@ -135,7 +137,7 @@ func (h *History) Save(kind string, text, json []byte) (string, error) {
 		}
 	}()
 	for _, p := range parts {
-		tmp, err := histWriteTemp(h.Dir, base.id()+p.ext, p.data)
+		tmp, err := atomicfile.WriteTemp(h.Dir, base.id()+p.ext, bytes.NewReader(p.data), historyFileMode)
 		if err != nil {
 			return "", fmt.Errorf("save %s report: %w", kind, err)
 		}
@@ -152,7 +154,7 @@ func (h *History) Save(kind string, text, json []byte) (string, error) {
 		var err error
 		for _, p := range parts {
 			dst := filepath.Join(h.Dir, id+p.ext)
-			if err = histPlace(p.tmp, dst); err != nil {
+			if err = atomicfile.Place(p.tmp, dst); err != nil {
 				break
 			}
 			placed = append(placed, dst)
@@ -166,7 +168,7 @@ func (h *History) Save(kind string, text, json []byte) (string, error) {
 			}
 			return "", fmt.Errorf("save report %s: %w", id, err)
 		}
-		if err := histSyncDir(h.Dir); err != nil {
+		if err := atomicfile.SyncDir(h.Dir); err != nil {
 			return id, fmt.Errorf("save report %s: %w", id, err)
 		}
 		return id, nil
@@ -208,63 +210,6 @@ func histCheckDir(dir string) error {
 		return &fs.PathError{Op: "open", Path: dir, Err: ErrUnsafeDir}
 	}
 	return nil
-}
-
-// histWriteTemp writes data to a new file dir/<name>.tmp-XXXXXX, mode 0600
-// whatever the umask, synced, and returns its path. O_EXCL makes the create
-// fail rather than follow anything already there.
-func histWriteTemp(dir, name string, data []byte) (string, error) {
-	f, err := os.CreateTemp(dir, name+histTempInfix+"*")
-	if err != nil {
-		return "", err
-	}
-	err = f.Chmod(historyFileMode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-// histPlace gives the synced file tmp the name dst, failing with an error
-// wrapping fs.ErrExist if dst exists (as anything, a dangling symlink
-// included). A hard link is the atomic no-clobber rename POSIX offers;
-// where the file system has no hard links it falls back to a rename after
-// an Lstat check, which only a concurrent Save in the same second can race.
-func histPlace(tmp, dst string) error {
-	err := os.Link(tmp, dst)
-	if err == nil || errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	if _, lerr := os.Lstat(dst); !errors.Is(lerr, fs.ErrNotExist) {
-		return &fs.PathError{Op: "link", Path: dst, Err: fs.ErrExist}
-	}
-	if rerr := os.Rename(tmp, dst); rerr != nil {
-		return fmt.Errorf("%w (after link: %v)", rerr, err)
-	}
-	return nil
-}
-
-// histSyncDir fsyncs a directory so the names created in it survive a crash.
-func histSyncDir(dir string) error {
-	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // List returns every saved report, oldest first: by the time in the name,

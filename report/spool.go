@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"opsagent/internal/atomicfile"
 )
 
 // ErrGaveUp is returned (joined with the others) by Flush when it moved a
@@ -131,7 +133,7 @@ func (s *Spool) Put(msg []byte, cause error) (string, error) {
 	}
 	base := fmt.Sprintf("%s.%09d-%s", now.Format("20060102-150405"), now.Nanosecond(), hex.EncodeToString(rnd[:]))
 	path := filepath.Join(s.Dir, base+".eml")
-	if err := writeAtomic(path, msg); err != nil {
+	if err := atomicfile.WriteFile(path, msg, 0o600); err != nil {
 		return "", err
 	}
 	st := spoolState{Format: spoolStateFormat}
@@ -153,7 +155,7 @@ func (s *Spool) writeState(path string, st *spoolState) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(statePath(path), append(b, '\n'))
+	return atomicfile.WriteFile(statePath(path), append(b, '\n'), 0o600)
 }
 
 // readState returns the sidecar of message path; a missing or unreadable
@@ -188,54 +190,6 @@ func decodeSpoolState(b []byte) (spoolState, error) {
 		return spoolState{}, fmt.Errorf("%w: %d attempts", ErrSpoolState, st.Attempts)
 	}
 	return st, nil
-}
-
-// writeAtomic writes data to path through a synced temporary file in the
-// same directory (mode 0600), renames it into place and syncs the
-// directory, so path is either absent or complete after a crash.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return &fs.PathError{Op: "sync", Path: dir, Err: err}
-	}
-	return nil
 }
 
 // parseSpoolName returns the queue time encoded in a spool file name
@@ -361,7 +315,7 @@ func (s *Spool) flush(ctx context.Context, send func([]byte) error) (sent, remai
 				break
 			}
 			os.Remove(statePath(path))
-			syncDir(s.Dir)
+			atomicfile.SyncDir(s.Dir)
 			sent++
 			continue
 		}
@@ -434,8 +388,8 @@ func (s *Spool) giveUp(path string) (string, error) {
 	if err := os.Rename(statePath(path), statePath(to)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.logger().Warn("spool: state not moved", "path", statePath(path), "err", err)
 	}
-	syncDir(dir)
-	syncDir(s.Dir)
+	atomicfile.SyncDir(dir)
+	atomicfile.SyncDir(s.Dir)
 	return to, nil
 }
 
@@ -455,7 +409,7 @@ func (s *Spool) clean() {
 		n := de.Name()
 		path := filepath.Join(s.Dir, n)
 		switch {
-		case strings.Contains(n, ".tmp-"):
+		case strings.Contains(n, atomicfile.TempInfix):
 			fi, err := de.Info()
 			if err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > tmpMaxAge {
 				s.logger().Debug("spool: removing an interrupted write", "path", path)

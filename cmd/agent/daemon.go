@@ -23,6 +23,7 @@ import (
 
 	"opsagent/aoe"
 	"opsagent/cron"
+	"opsagent/internal/atomicfile"
 	"opsagent/report"
 	"opsagent/rules"
 )
@@ -262,15 +263,10 @@ func (d *daemon) policy() *rules.Policy {
 // snapshot writes the canonical form of pol for the jobs (0600, atomic).
 func (d *daemon) snapshot(pol *rules.Policy) error {
 	path := filepath.Join(d.stateDir, daemonConfigName)
-	tmp := path + ".tmp-" + strconv.Itoa(os.Getpid())
 	text := "# The configuration agent daemon runs on, in canonical form, written\n" +
 		"# from " + d.c.String("config") + " at its last (re)load. Do not edit: edit that file and send SIGHUP.\n" +
 		pol.Format()
-	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
-		return fmt.Errorf("%w: %w", errWrite, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, []byte(text), 0o600); err != nil {
 		return fmt.Errorf("%w: %w", errWrite, err)
 	}
 	return nil
@@ -455,13 +451,7 @@ func (d *daemon) writeStatus() {
 		return
 	}
 	path := filepath.Join(d.stateDir, daemonStatusName)
-	tmp := path + ".tmp-" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		d.log.Warn("cannot write the status file", "err", err)
-		return
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		d.log.Warn("cannot write the status file", "err", err)
 	}
 }
