@@ -96,6 +96,19 @@ func BenchmarkMatchPolicy(b *testing.B) {
 		{"generated", func() (*Policy, error) {
 			return Parse(strings.NewReader(generatedPolicy()), "generated.conf", LoadOptions{NoIncludes: true})
 		}},
+		{"generated-excluded", func() (*Policy, error) {
+			// The generated policy with the agent's usual own paths excluded.
+			p, err := Parse(strings.NewReader(generatedPolicy()), "generated.conf", LoadOptions{NoIncludes: true})
+			if err != nil {
+				return nil, err
+			}
+			for _, own := range []string{"/var/lib/agent", "/var/lib/agent/reports", "/run/agent", "/var/log/agent-sshval.log"} {
+				if err := p.Exclude(own, "own"); err != nil {
+					return nil, err
+				}
+			}
+			return p, nil
+		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			p, err := bc.load()

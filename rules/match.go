@@ -135,7 +135,22 @@ const maxChain = 32
 // selected, when some rule could still match below it (a partial regex
 // match, or a regex match refused by the type restriction), or when the
 // rule tree has a node at or below it. A prune (-/re) match never descends.
+//
+// A path inside an Exclusion is never selected nor descended; Excluded says
+// why, unless the rules alone would skip it already (so dry-init keeps
+// aide's line for it).
 func (p *Policy) Match(path string, t FileType) Match {
+	m := p.match(path, t)
+	if len(p.excl) > 0 && (m.Selected || m.Descend) {
+		if why := p.excluded(path); why != "" {
+			return Match{Excluded: why}
+		}
+	}
+	return m
+}
+
+// match is Match without the exclusions.
+func (p *Policy) match(path string, t FileType) Match {
 	if p.limit != nil {
 		full, partial := p.limit.matchPartial(path)
 		if !full {
@@ -307,6 +322,7 @@ func (r *Rule) origin() string {
 //	[ ] d '/proc': negative rule: '!/proc (none)' (/etc/aide.conf:20: '!/proc')
 //	[ ] f '/x': no matching rule
 //	[ ] d '/usr': outside of limit '/etc'
+//	[ ] d '/var/lib/agent': excluded: agent state_dir
 //
 // The limit named in an "outside of limit" line is m.Limit.
 func DryInitLine(path string, t FileType, m Match) string {
@@ -316,6 +332,8 @@ func DryInitLine(path string, t FileType, m Match) string {
 	}
 	head += string(t.Letter()) + " '" + EscapePath(path) + "': "
 	switch {
+	case m.Excluded != "":
+		return head + "excluded: " + m.Excluded
 	case m.Outside:
 		return head + "outside of limit '" + EscapePath(m.Limit) + "'"
 	case m.Rule == nil:

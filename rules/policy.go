@@ -42,6 +42,10 @@ type Match struct {
 	Outside bool
 	// Limit is the limit regex when Outside is set (for DryInitLine).
 	Limit string
+	// Excluded is the reason of the Exclusion (Policy.Exclude) that holds
+	// the path, when the rules would otherwise select it or descend into
+	// it: the path is then neither selected nor descended.
+	Excluded string
 }
 
 // Options are the AIDE and agent options of a config.
@@ -111,6 +115,7 @@ type Policy struct {
 	idx      atomic.Pointer[ruleIndex] // rule tree, built on first Match
 	limit    *byteRegex                // SetLimit
 	limitSrc string
+	excl     []Exclusion // Exclude
 }
 
 // OptionSource is where an option was set in the config.

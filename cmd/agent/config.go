@@ -13,6 +13,7 @@ import (
 
 	"opsagent/examples"
 	"opsagent/rules"
+	"opsagent/sshval"
 )
 
 // defaultConfigPath is where the agent looks for its config; when nothing is
@@ -50,12 +51,64 @@ func loadPolicy(c *cli.Context) (*rules.Policy, error) {
 			pol.Options.ReportDir = strings.TrimRight(d, "/") + "/reports"
 		}
 	}
+	if err := excludeOwn(pol); err != nil {
+		return nil, err
+	}
 	if re := c.String("limit"); re != "" {
 		if err := pol.SetLimit(re); err != nil {
 			return nil, fmt.Errorf("%w: --limit: %v", errUsage, err)
 		}
 	}
 	return pol, nil
+}
+
+// excludeOwn prunes what the agent writes from every scan, so that it never
+// reports its own files: state_dir (baselines, lock, temp files, mail spool,
+// daemon and RAID state), report_dir, run_dir, the report_url files and the
+// decision log of the default sshval rules. The baseline itself is vouched
+// for by the BLAKE3 digest every report prints, not by the scan.
+func excludeOwn(pol *rules.Policy) error {
+	o := pol.Options
+	runDir := o.RunDir
+	if runDir == "" {
+		runDir = rules.DefaultRunDir
+	}
+	own := [][2]string{
+		{o.StateDir, "agent state_dir"},
+		{o.ReportDir, "agent report_dir"},
+		{runDir, "agent run_dir"},
+	}
+	for _, u := range o.ReportURLs {
+		if p, ok := strings.CutPrefix(u, "file:"); ok {
+			own = append(own, [2]string{p, "agent report_url"})
+		}
+	}
+	// Unreadable or invalid sshval rules are that command's error, not ours.
+	if sr, err := sshval.LoadRules(defaultSSHValRules); err == nil && sr.Log != "" {
+		own = append(own, [2]string{sr.Log, "sshval log"})
+	}
+	for _, e := range own {
+		if err := pol.Exclude(e[0], e[1]); err != nil {
+			return fmt.Errorf("%w: %w", errConfig, err)
+		}
+	}
+	return nil
+}
+
+// createOwn creates report_dir and the report_url files before a scan, so
+// that the first scan already sees the directories that hold them as they
+// stay: creating them later would change their parents' mtime and link
+// count. Failures are left to the writes that come after the scan, which
+// report them.
+func createOwn(o rules.Options) {
+	os.MkdirAll(o.ReportDir, 0o700)
+	for _, u := range o.ReportURLs {
+		if p, ok := strings.CutPrefix(u, "file:"); ok {
+			if f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|syscallNoFollow, 0o600); err == nil {
+				f.Close()
+			}
+		}
+	}
 }
 
 // notices prints the config's warnings unless --quiet.
@@ -82,6 +135,9 @@ func configCommand() *cli.Command {
 				}
 				notices(c, pol, c.App.ErrWriter)
 				if !c.Bool("quiet") {
+					for _, e := range pol.Exclusions() {
+						fmt.Fprintf(c.App.Writer, "'%s': excluded: %s\n", rules.EscapePath(e.Path), e.Reason)
+					}
 					fmt.Fprintf(c.App.Writer, "%s: %d rules, %d groups: ok\n", c.String("config"), len(pol.Rules), len(pol.Groups))
 				}
 				return nil

@@ -162,6 +162,7 @@ func withRun(c *cli.Context, fn func(*integrityRun) error) error {
 	if err := db.CleanTemp(dir); err != nil {
 		return err
 	}
+	createOwn(pol.Options)
 	err = fn(r)
 	var ee *exitError
 	if err != nil && !errors.As(err, &ee) && c.Bool("mail") {
