@@ -214,6 +214,7 @@ func (r *integrityRun) scanInto(kind string, baseline *db.Baseline) (*db.Writer,
 	}
 	opts := r.scanOptions()
 	if baseline != nil {
+		opts.Uncompress = true
 		opts.BaselineSize = func(p string) (int64, bool) {
 			e, err := baseline.Get(p)
 			if err != nil {
@@ -371,11 +372,12 @@ func (r *integrityRun) mergeLimited(old, cur *db.Baseline) error {
 }
 
 // diff merge-joins two generations and fills rep with the changes, following
-// AIDE: ANF hides added entries, ARF removed ones, report_ignore_changed_attrs
-// hides attribute changes, and --limit restricts the comparison.
+// AIDE: moves (I, compressed) are not reported, ANF hides added entries, ARF
+// removed ones, report_ignore_changed_attrs hides attribute changes, and
+// --limit restricts the comparison (see scanner.Changes).
 func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report) error {
-	o := r.pol.Options
 	var total int
+	var pairs []scanner.Pair
 	err := db.Join(old, cur, func(a, b *scanner.Entry) error {
 		if b != nil {
 			total++
@@ -394,16 +396,16 @@ func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report) error {
 		if r.ctx.Err() != nil {
 			return fmt.Errorf("%w: the baseline is unchanged", errInterrupted)
 		}
-		switch {
-		case a == nil && b.Attrs.Has(rules.AttrANF):
-			return nil
-		case b == nil && a.Attrs.Has(rules.AttrARF):
-			return nil
+		if scanner.Differ(a, b) {
+			pairs = append(pairs, scanner.Pair{Old: a, New: b})
 		}
-		ch, changed := scanner.Compare(a, b, o.ReportIgnoreChangedAttrs)
-		if !changed {
-			return nil
-		}
+		return nil
+	})
+	rep.Total = total
+	if err != nil {
+		return err
+	}
+	for _, ch := range scanner.Changes(pairs, r.pol.Options.ReportIgnoreChangedAttrs) {
 		switch ch.Kind {
 		case scanner.Added:
 			rep.Added++
@@ -413,10 +415,8 @@ func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report) error {
 			rep.Changed++
 		}
 		rep.Changes = append(rep.Changes, ch)
-		return nil
-	})
-	rep.Total = total
-	return err
+	}
+	return nil
 }
 
 // outcome is the exit status of check/update/compare: the AIDE bits, or 3
@@ -520,7 +520,8 @@ func (r *integrityRun) newReport(kind string) *report.Report {
 		Kind: report.Kind(kind), Start: r.start, AgentVersion: version, Host: r.host,
 		Config: r.c.String("config"), Level: r.level, Base16: o.ReportBase16,
 		ForceAttrs: o.ReportForceAttrs, IgnoreChanged: o.ReportIgnoreChangedAttrs,
-		Limit: r.c.String("limit"),
+		Limit:    r.c.String("limit"),
+		UserName: report.SystemUserName, GroupName: report.SystemGroupName,
 	}
 }
 
