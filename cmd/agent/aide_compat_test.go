@@ -237,3 +237,39 @@ func TestIssue12ACLNames(t *testing.T) {
 		t.Errorf("details differ\n--- aide:\n%s\n--- agent:\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
 	}
 }
+
+// TestIssue12ConfigCheckIgnored: config check names each aide option the
+// agent does not act on, with the reason; report_append appends.
+func TestIssue12ConfigCheckIgnored(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "report.txt")
+	conf := filepath.Join(dir, "agent.conf")
+	tree := filepath.Join(dir, "tree")
+	buildTree(t, tree, []treeFile{{path: "f", kind: 'f', data: "x\n"}})
+	mustDo(t, os.WriteFile(conf, []byte("gzip_dbout=yes\nreport_ignore_e2fsattrs=ai\nreport_append=yes\nreport_url=file:"+out+"\n"+tree+" p+u+g\n"), 0o600))
+	r := agent(t, "--config", conf, "--state-dir", filepath.Join(dir, "state"), "config", "check")
+	if r.code != 0 {
+		t.Fatalf("config check: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		conf + ":1: gzip_dbout is ignored: the baseline is a bbolt file",
+		conf + ":2: report_ignore_e2fsattrs is ignored: ",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("config check stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "report_append is ignored") {
+		t.Errorf("report_append is implemented, yet listed:\n%s", r.stderr)
+	}
+	for i := 0; i < 2; i++ {
+		if r := agent(t, "--config", conf, "--state-dir", filepath.Join(dir, "state"), "init"); r.code != 0 {
+			t.Fatalf("init: exit %d\n%s", r.code, r.stderr)
+		}
+	}
+	b, err := os.ReadFile(out)
+	mustDo(t, err)
+	if n := strings.Count(string(b), "Start timestamp"); n != 2 {
+		t.Errorf("report_append: %d reports in %s, want 2:\n%s", n, out, b)
+	}
+}

@@ -82,6 +82,9 @@ func configCommand() *cli.Command {
 				}
 				notices(c, pol, c.App.ErrWriter)
 				if !c.Bool("quiet") {
+					for _, s := range pol.Ignored {
+						fmt.Fprintf(c.App.ErrWriter, "agent: notice: %s\n", s)
+					}
 					fmt.Fprintf(c.App.Writer, "%s: %d rules, %d groups: ok\n", c.String("config"), len(pol.Rules), len(pol.Groups))
 				}
 				return nil

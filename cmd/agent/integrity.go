@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 
@@ -193,6 +194,10 @@ func (r *integrityRun) meta(kind string) db.Meta {
 
 func (r *integrityRun) scanOptions() scanner.Options {
 	o := scanner.Options{Workers: r.pol.Options.NumWorkers, Root: r.pol.Options.RootPrefix, Logger: r.log}
+	if pct := r.pol.Options.NumWorkersPercent; pct > 0 {
+		// num_workers=N%: that share of the CPUs, at least one (aide).
+		o.Workers = max(1, runtime.NumCPU()*pct/100)
+	}
 	if w := r.c.Int("workers"); w > 0 {
 		o.Workers = w
 	}
@@ -625,7 +630,8 @@ func (r *integrityRun) warn(format string, args ...any) {
 }
 
 // writeReportTo writes the rendered report to one report_url: stdout,
-// stderr, file:PATH (0600, never through a symlink) or syslog:FACILITY (the
+// stderr, file:PATH (0600, never through a symlink, appended to with
+// report_append) or syslog:FACILITY (the
 // plain report, a line a message).
 func (r *integrityRun) writeReportTo(url string, rep *report.Report, rendered []byte) error {
 	switch {
@@ -637,7 +643,11 @@ func (r *integrityRun) writeReportTo(url string, rep *report.Report, rendered []
 		return wrapWrite(err)
 	case strings.HasPrefix(url, "file:"):
 		path := strings.TrimPrefix(url, "file:")
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscallNoFollow, 0o600)
+		mode := os.O_TRUNC
+		if r.pol.Options.ReportAppend {
+			mode = os.O_APPEND // report_append, as aide
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|mode|syscallNoFollow, 0o600)
 		if err != nil {
 			return fmt.Errorf("%w: report_url: %w", errWrite, err)
 		}
