@@ -59,6 +59,8 @@ func checkKeyable(path string) error {
 //	        flagCaps: Caps; flagErr: Err
 //	        if flagPrefix: varint Prefix.Size, then the digests Attrs asks for
 //	        of the first Prefix.Size bytes (growing files in a check scan)
+//	        if flagUncompressed: the digests Attrs asks for of the
+//	        decompressed content (compressed files in a check scan)
 //	uint32  CRC-32C
 //
 // The encoding is canonical (minimal varints, flags exactly matching the
@@ -74,6 +76,7 @@ const (
 	flagCaps
 	flagErr
 	flagPrefix
+	flagUncompressed
 	flagAll = 1<<iota - 1
 )
 
@@ -124,6 +127,9 @@ func appendEntry(dst, key []byte, e *scanner.Entry) []byte {
 	}
 	if e.Prefix != nil {
 		flags |= flagPrefix
+	}
+	if e.Uncompressed != nil {
+		flags |= flagUncompressed
 	}
 	dst = binary.AppendUvarint(dst, flags)
 	dst = binary.AppendUvarint(dst, uint64(e.Mode))
@@ -182,6 +188,13 @@ func appendEntry(dst, key []byte, e *scanner.Entry) []byte {
 		for _, f := range digestFields {
 			if e.Attrs.Has(f.attr) {
 				dst = append(dst, f.get(&e.Prefix.Digests)...)
+			}
+		}
+	}
+	if flags&flagUncompressed != 0 {
+		for _, f := range digestFields {
+			if e.Attrs.Has(f.attr) {
+				dst = append(dst, f.get(e.Uncompressed)...)
 			}
 		}
 	}
@@ -395,6 +408,14 @@ func parseEntry(key, body []byte) (*scanner.Entry, error) {
 		for _, f := range digestFields {
 			if e.Attrs.Has(f.attr) {
 				r.fixed(f.get(&e.Prefix.Digests))
+			}
+		}
+	}
+	if flags&flagUncompressed != 0 {
+		e.Uncompressed = &scanner.Digests{}
+		for _, f := range digestFields {
+			if e.Attrs.Has(f.attr) {
+				r.fixed(f.get(e.Uncompressed))
 			}
 		}
 	}

@@ -59,6 +59,7 @@ func roundTripCases() []struct {
 			SELinux: "system_u:object_r:ping_exec_t:s0", Caps: []byte{1, 0, 0, 2, 0, 32, 0, 0}, E2fsattrs: 0x80010}},
 		{"empty-byte-fields", scanner.Entry{Path: "/e", ACLAccess: []byte{}, ACLDefault: []byte{}, Caps: []byte{}, Xattrs: []scanner.Xattr{}}},
 		{"per-entry-error", scanner.Entry{Path: "/root/secret", Type: rules.TypeFile, Attrs: normal, Mode: 0o100600, Err: "open /root/secret: file changed during read"}},
+		{"uncompressed", scanner.Entry{Path: "/var/log/app.log.1.gz", Type: rules.TypeFile, Attrs: normal | rules.AttrCompressed.Set() | rules.AttrSHA256.Set(), Mode: 0o100640, Size: 30, Uncompressed: &scanner.Digests{MD5: [16]byte{4, 5}, SHA256: [32]byte{6, 7}}}},
 		{"growing-prefix", scanner.Entry{Path: "/var/log/app.log", Type: rules.TypeFile, Attrs: normal | rules.AttrGrowing.Set() | rules.AttrSHA256.Set(), Mode: 0o100640, Size: 300, Prefix: &scanner.Prefix{Size: 120, Digests: scanner.Digests{MD5: [16]byte{1, 2, 3}, SHA256: [32]byte{9, 8, 7}}}}},
 	}
 }

@@ -29,7 +29,7 @@ const (
 	AttrANF                     // ANF: allow new files
 	AttrARF                     // ARF: allow removed files
 	AttrGrowing                 // growing: ignore growing file
-	AttrCompressed              // compressed: accepted, not implemented (see README)
+	AttrCompressed              // compressed: match a gzip file to its uncompressed source (see README)
 	AttrACL                     // acl: POSIX ACL
 	AttrXattrs                  // xattrs: extended attributes (all namespaces but system.posix_acl_* and security.selinux/capability)
 	AttrSELinux                 // selinux: security.selinux label

@@ -72,7 +72,15 @@ type optionDef struct {
 	notice string
 	// firstWins: aide uses the first occurrence.
 	firstWins bool
+	// ignored, when set, says why the agent accepts the option (for
+	// compatibility with aide configs) but does not act on it; each use is
+	// listed in Policy.Ignored.
+	ignored string
 }
+
+// ignoring marks an option whose value is kept (so Format reproduces it)
+// but that changes nothing the agent does.
+func ignoring(d optionDef, why string) optionDef { d.ignored = why; return d }
 
 func parseBool(v string) (bool, error) {
 	switch v {
@@ -226,15 +234,22 @@ var optionDefs = []optionDef{
 	ignoredOpt("database", dbNotice),
 	ignoredOpt("database_out", dbNotice),
 	ignoredOpt("database_new", dbNotice),
-	attrOpt("database_attrs", func(o *Options) *AttrSet { return &o.DatabaseAttrs }, HashAttrs),
-	boolOpt("database_add_metadata", func(o *Options) *bool { return &o.DatabaseAddMetadata }, true),
-	withFirst(stringOpt("log_level", valToken, func(o *Options) *string { return &o.LogLevel }, DefaultLogLevel,
+	ignoring(attrOpt("database_attrs", func(o *Options) *AttrSet { return &o.DatabaseAttrs }, HashAttrs),
+		"reports always give the BLAKE3 of the baseline file"),
+	ignoring(boolOpt("database_add_metadata", func(o *Options) *bool { return &o.DatabaseAddMetadata }, true),
+		"the baseline is a bbolt file whose meta always holds the agent version and creation time"),
+	ignoring(withFirst(stringOpt("log_level", valToken, func(o *Options) *string { return &o.LogLevel }, DefaultLogLevel,
 		oneOf("log level", "error", "warning", "notice", "info", "rule", "compare", "config", "debug", "thread", "trace"))),
-	boolOpt("gzip_dbout", func(o *Options) *bool { return &o.GzipDBOut }, false),
+		"the agent logs warnings and errors to stderr (--quiet: errors only)"),
+	ignoring(boolOpt("gzip_dbout", func(o *Options) *bool { return &o.GzipDBOut }, false),
+		"the baseline is a bbolt file, never compressed"),
 	withFirst(stringOpt("root_prefix", valToken, func(o *Options) *string { return &o.RootPrefix }, "", nil)),
-	boolOpt("acl_no_symlink_follow", func(o *Options) *bool { return &o.ACLNoSymlinkFollow }, false),
-	boolOpt("warn_dead_symlinks", func(o *Options) *bool { return &o.WarnDeadSymlinks }, false),
-	stringOpt("config_version", valToken, func(o *Options) *string { return &o.ConfigVersion }, "", nil),
+	ignoring(boolOpt("acl_no_symlink_follow", func(o *Options) *bool { return &o.ACLNoSymlinkFollow }, false),
+		"Linux symlinks have no ACLs, and the agent never follows a symlink"),
+	ignoring(boolOpt("warn_dead_symlinks", func(o *Options) *bool { return &o.WarnDeadSymlinks }, false),
+		"the agent never follows symlinks and does not warn about dead ones"),
+	ignoring(stringOpt("config_version", valToken, func(o *Options) *string { return &o.ConfigVersion }, "", nil),
+		"reports identify the config by its path and the baseline by its rules digest"),
 	boolOpt("config_check_warn_unrestricted_rules", func(o *Options) *bool { return &o.ConfigCheckWarnUnrestricted }, false),
 	{
 		name: "num_workers", firstWins: true,
@@ -283,20 +298,25 @@ var optionDefs = []optionDef{
 	stringOpt("report_format", valToken, func(o *Options) *string { return &o.ReportFormat }, DefaultReportFormat,
 		oneOf("report format", "plain", "json")),
 	boolOpt("report_base16", func(o *Options) *bool { return &o.ReportBase16 }, false),
-	boolOpt("report_detailed_init", func(o *Options) *bool { return &o.ReportDetailedInit }, false),
+	ignoring(boolOpt("report_detailed_init", func(o *Options) *bool { return &o.ReportDetailedInit }, false),
+		"an init report gives the number of entries only"),
 	boolOpt("report_quiet", func(o *Options) *bool { return &o.ReportQuiet }, false),
 	boolOpt("report_append", func(o *Options) *bool { return &o.ReportAppend }, false),
-	boolOpt("report_grouped", func(o *Options) *bool { return &o.ReportGrouped }, true),
+	ignoring(boolOpt("report_grouped", func(o *Options) *bool { return &o.ReportGrouped }, true),
+		"reports are always grouped into added, removed and changed entries"),
 	withNotice(boolOpt("grouped", func(o *Options) *bool { return &o.ReportGrouped }, true),
 		"'grouped' is deprecated, use 'report_grouped'"),
-	boolOpt("report_summarize_changes", func(o *Options) *bool { return &o.ReportSummarizeChanges }, true),
+	ignoring(boolOpt("report_summarize_changes", func(o *Options) *bool { return &o.ReportSummarizeChanges }, true),
+		"reports always summarize changes in change strings"),
 	withNotice(boolOpt("summarize_changes", func(o *Options) *bool { return &o.ReportSummarizeChanges }, true),
 		"'summarize_changes' is deprecated, use 'report_summarize_changes'"),
-	attrOpt("report_ignore_added_attrs", func(o *Options) *AttrSet { return &o.ReportIgnoreAddedAttrs }, 0),
-	attrOpt("report_ignore_removed_attrs", func(o *Options) *AttrSet { return &o.ReportIgnoreRemovedAttrs }, 0),
+	ignoring(attrOpt("report_ignore_added_attrs", func(o *Options) *AttrSet { return &o.ReportIgnoreAddedAttrs }, 0),
+		"reports do not list attributes a rule gained"),
+	ignoring(attrOpt("report_ignore_removed_attrs", func(o *Options) *AttrSet { return &o.ReportIgnoreRemovedAttrs }, 0),
+		"reports do not list attributes a rule lost"),
 	attrOpt("report_ignore_changed_attrs", func(o *Options) *AttrSet { return &o.ReportIgnoreChangedAttrs }, 0),
 	attrOpt("report_force_attrs", func(o *Options) *AttrSet { return &o.ReportForceAttrs }, 0),
-	stringOpt("report_ignore_e2fsattrs", valToken, func(o *Options) *string { return &o.ReportIgnoreE2fsattrs }, "0",
+	ignoring(stringOpt("report_ignore_e2fsattrs", valToken, func(o *Options) *string { return &o.ReportIgnoreE2fsattrs }, "0",
 		func(v string) error {
 			if v == "0" {
 				return nil
@@ -307,7 +327,7 @@ var optionDefs = []optionDef{
 				}
 			}
 			return notEmpty("report_ignore_e2fsattrs")(v)
-		}),
+		}), "a change of any e2fs attribute flag is reported"),
 
 	// agent options (DESIGN.md §2)
 	stringOpt("state_dir", valRest, func(o *Options) *string { return &o.StateDir }, DefaultStateDir, notEmpty("state_dir")),

@@ -523,6 +523,9 @@ func (p *parser) option(file string, line int, name, val string) {
 	if def.notice != "" {
 		p.warn(file, line, "%s %s", name, def.notice)
 	}
+	if def.ignored != "" {
+		p.pol.Ignored = append(p.pol.Ignored, fmt.Sprintf("%s:%d: %s is ignored: %s", file, line, name, def.ignored))
+	}
 	if def.firstWins && p.seen[name] {
 		return
 	}

@@ -109,7 +109,10 @@ type Policy struct {
 	Groups   map[string]AttrSet
 	Rules    []*Rule  // in config order
 	Warnings []string // non-fatal notices, each "file:line: text"
-	Digest   [32]byte // SHA-256 of the canonical rule set and options, for the baseline meta
+	// Ignored lists each use of an aide option the agent accepts but does
+	// not act on, "file:line: NAME is ignored: reason" (agent config check).
+	Ignored []string
+	Digest  [32]byte // SHA-256 of the canonical rule set and options, for the baseline meta
 
 	optSrc   map[string]OptionSource   // where each option was last set
 	idx      atomic.Pointer[ruleIndex] // rule tree, built on first Match

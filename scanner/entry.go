@@ -51,6 +51,11 @@ type Entry struct {
 	// appended to from one that was rewritten (AIDE's check mode). Nil when
 	// not recorded.
 	Prefix *Prefix
+	// Uncompressed, for a gzip file whose rule has compressed and a hash,
+	// holds the digests (those Attrs asks for) of its decompressed content,
+	// recorded when Options.Uncompress is set. Nil when not recorded or
+	// when the file is not gzip or does not decompress.
+	Uncompressed *Digests
 	// Err is the per-entry problem, if any: the file could not be read, it
 	// vanished, it changed while it was read. An entry with Err set still
 	// carries whatever was learnt before the error.

@@ -159,6 +159,9 @@ func (w *worker) readFile(ctx context.Context, e *Entry, j *job) {
 		p := *pre
 		e.Prefix = &p
 	}
+	if w.s.opts.Uncompress && e.Attrs.Has(rules.AttrCompressed) {
+		e.Uncompressed = w.gunzipDigests(ctx.Done(), fd, e.Attrs)
+	}
 	w.s.filesHashed.Add(1)
 	w.s.bytesHashed.Add(n)
 	// The digests must describe the file as stat'ed: a moved size, mtime or

@@ -47,6 +47,13 @@ type Options struct {
 	// (Entry.Prefix), which lets Compare ignore appends as aide --check
 	// does. It is called from several goroutines at once.
 	BaselineSize func(path string) (size int64, ok bool)
+	// Uncompress, when true, makes the scanner also record, for a regular
+	// gzip file whose rule has compressed and a hash, the digests of its
+	// decompressed content (Entry.Uncompressed), so that a log rotated and
+	// compressed can be matched to its old entry (see Changes). aide does
+	// this in check mode only; so does the agent (a second read of those
+	// files only).
+	Uncompress bool
 	// Logger receives notices (vanished files, skipped /proc and /sys
 	// mounts); nil discards them.
 	Logger *slog.Logger

@@ -1,6 +1,8 @@
 package scanner
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -726,4 +728,41 @@ func FuzzParseDirents(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUncompressed: a check scan records the digests of a gzip file's
+// decompressed content (all members) when its rule has compressed; plain
+// and broken files, and init scans, get none.
+func TestUncompressed(t *testing.T) {
+	root := t.TempDir()
+	plain := strings.Repeat("log line\n", 40000) // several read chunks
+	var gz bytes.Buffer
+	for _, part := range []string{plain[:1000], plain[1000:]} { // two members, as cat a.gz b.gz
+		zw := gzip.NewWriter(&gz)
+		zw.Write([]byte(part))
+		zw.Close()
+	}
+	writeFile(t, filepath.Join(root, "a.gz"), gz.String())
+	writeFile(t, filepath.Join(root, "plain"), plain)
+	writeFile(t, filepath.Join(root, "broken.gz"), gz.String()[:gz.Len()/2])
+	attrs := attrsOf(rules.AttrCompressed, rules.AttrMD5, rules.AttrSHA256)
+	got, _ := scanAll(t, root, Options{match: all(attrs), Uncompress: true})
+	m := byPath(got)
+	if e := m["/a.gz"]; e.Uncompressed == nil || e.Uncompressed.SHA256 != sha256.Sum256([]byte(plain)) ||
+		e.Uncompressed.MD5 != md5.Sum([]byte(plain)) || e.Digests.SHA256 != sha256.Sum256(gz.Bytes()) {
+		t.Errorf("a.gz: uncompressed %+v, digests %x", e.Uncompressed, e.Digests.SHA256)
+	}
+	for _, p := range []string{"/plain", "/broken.gz"} {
+		if e := m[p]; e.Uncompressed != nil || e.Err != "" {
+			t.Errorf("%s: uncompressed %+v, err %q; want none", p, e.Uncompressed, e.Err)
+		}
+	}
+	got, _ = scanAll(t, root, Options{match: all(attrs)})
+	if e := byPath(got)["/a.gz"]; e.Uncompressed != nil {
+		t.Errorf("without Uncompress: %+v", e.Uncompressed)
+	}
+	got, _ = scanAll(t, root, Options{match: all(attrs &^ rules.AttrCompressed.Set()), Uncompress: true})
+	if e := byPath(got)["/a.gz"]; e.Uncompressed != nil {
+		t.Errorf("rule without compressed: %+v", e.Uncompressed)
+	}
 }

@@ -138,6 +138,9 @@ func configCommand() *cli.Command {
 					for _, e := range pol.Exclusions() {
 						fmt.Fprintf(c.App.Writer, "'%s': excluded: %s\n", rules.EscapePath(e.Path), e.Reason)
 					}
+					for _, s := range pol.Ignored {
+						fmt.Fprintf(c.App.ErrWriter, "agent: notice: %s\n", s)
+					}
 					fmt.Fprintf(c.App.Writer, "%s: %d rules, %d groups: ok\n", c.String("config"), len(pol.Rules), len(pol.Groups))
 				}
 				return nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 
@@ -194,6 +195,10 @@ func (r *integrityRun) meta(kind string) db.Meta {
 
 func (r *integrityRun) scanOptions() scanner.Options {
 	o := scanner.Options{Workers: r.pol.Options.NumWorkers, Root: r.pol.Options.RootPrefix, Logger: r.log}
+	if pct := r.pol.Options.NumWorkersPercent; pct > 0 {
+		// num_workers=N%: that share of the CPUs, at least one (aide).
+		o.Workers = max(1, runtime.NumCPU()*pct/100)
+	}
 	if w := r.c.Int("workers"); w > 0 {
 		o.Workers = w
 	}
@@ -215,6 +220,7 @@ func (r *integrityRun) scanInto(kind string, baseline *db.Baseline) (*db.Writer,
 	}
 	opts := r.scanOptions()
 	if baseline != nil {
+		opts.Uncompress = true
 		opts.BaselineSize = func(p string) (int64, bool) {
 			e, err := baseline.Get(p)
 			if err != nil {
@@ -372,11 +378,12 @@ func (r *integrityRun) mergeLimited(old, cur *db.Baseline) error {
 }
 
 // diff merge-joins two generations and fills rep with the changes, following
-// AIDE: ANF hides added entries, ARF removed ones, report_ignore_changed_attrs
-// hides attribute changes, and --limit restricts the comparison.
+// AIDE: moves (I, compressed) are not reported, ANF hides added entries, ARF
+// removed ones, report_ignore_changed_attrs hides attribute changes, and
+// --limit restricts the comparison (see scanner.Changes).
 func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report) error {
-	o := r.pol.Options
 	var total int
+	var pairs []scanner.Pair
 	err := db.Join(old, cur, func(a, b *scanner.Entry) error {
 		if b != nil {
 			total++
@@ -395,16 +402,16 @@ func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report) error {
 		if r.ctx.Err() != nil {
 			return fmt.Errorf("%w: the baseline is unchanged", errInterrupted)
 		}
-		switch {
-		case a == nil && b.Attrs.Has(rules.AttrANF):
-			return nil
-		case b == nil && a.Attrs.Has(rules.AttrARF):
-			return nil
+		if scanner.Differ(a, b) {
+			pairs = append(pairs, scanner.Pair{Old: a, New: b})
 		}
-		ch, changed := scanner.Compare(a, b, o.ReportIgnoreChangedAttrs)
-		if !changed {
-			return nil
-		}
+		return nil
+	})
+	rep.Total = total
+	if err != nil {
+		return err
+	}
+	for _, ch := range scanner.Changes(pairs, r.pol.Options.ReportIgnoreChangedAttrs) {
 		switch ch.Kind {
 		case scanner.Added:
 			rep.Added++
@@ -414,10 +421,8 @@ func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report) error {
 			rep.Changed++
 		}
 		rep.Changes = append(rep.Changes, ch)
-		return nil
-	})
-	rep.Total = total
-	return err
+	}
+	return nil
 }
 
 // outcome is the exit status of check/update/compare: the AIDE bits, or 3
@@ -521,7 +526,8 @@ func (r *integrityRun) newReport(kind string) *report.Report {
 		Kind: report.Kind(kind), Start: r.start, AgentVersion: version, Host: r.host,
 		Config: r.c.String("config"), Level: r.level, Base16: o.ReportBase16,
 		ForceAttrs: o.ReportForceAttrs, IgnoreChanged: o.ReportIgnoreChangedAttrs,
-		Limit: r.c.String("limit"),
+		Limit:    r.c.String("limit"),
+		UserName: report.SystemUserName, GroupName: report.SystemGroupName,
 	}
 }
 
@@ -625,7 +631,8 @@ func (r *integrityRun) warn(format string, args ...any) {
 }
 
 // writeReportTo writes the rendered report to one report_url: stdout,
-// stderr, file:PATH (0600, never through a symlink) or syslog:FACILITY (the
+// stderr, file:PATH (0600, never through a symlink, appended to with
+// report_append) or syslog:FACILITY (the
 // plain report, a line a message).
 func (r *integrityRun) writeReportTo(url string, rep *report.Report, rendered []byte) error {
 	switch {
@@ -637,7 +644,11 @@ func (r *integrityRun) writeReportTo(url string, rep *report.Report, rendered []
 		return wrapWrite(err)
 	case strings.HasPrefix(url, "file:"):
 		path := strings.TrimPrefix(url, "file:")
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscallNoFollow, 0o600)
+		mode := os.O_TRUNC
+		if r.pol.Options.ReportAppend {
+			mode = os.O_APPEND // report_append, as aide
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|mode|syscallNoFollow, 0o600)
 		if err != nil {
 			return fmt.Errorf("%w: report_url: %w", errWrite, err)
 		}
