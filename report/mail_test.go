@@ -9,9 +9,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -26,10 +28,67 @@ import (
 )
 
 // mailCA is a self-signed CA and a server certificate for 127.0.0.1 it
-// signed, generated per test run.
+// signed, generated per test run, also as PEM (for smtp_ca_file and
+// Postfix).
 type mailCA struct {
 	pool   *x509.CertPool
 	server tls.Certificate
+
+	caPEM, certPEM, keyPEM []byte
+}
+
+// pemFile writes b to a file in a new temporary directory.
+func pemFile(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (ca *mailCA) setPEM(t *testing.T, caDER []byte, key *ecdsa.PrivateKey) {
+	t.Helper()
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	ca.certPEM = nil
+	for _, der := range ca.server.Certificate {
+		ca.certPEM = append(ca.certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	ca.keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+}
+
+// newSnakeoil is a server certificate like Debian's ssl-cert snakeoil: self
+// signed, the host name as CN, no subject alternative names at all. Its
+// "CA" is the certificate itself.
+func newSnakeoil(t *testing.T, cn string) *mailCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: cn},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	ca := &mailCA{pool: pool, server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+	ca.setPEM(t, der, key)
+	return ca
 }
 
 func newMailCA(t *testing.T) *mailCA {
@@ -68,7 +127,9 @@ func newMailCA(t *testing.T) *mailCA {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
-	return &mailCA{pool: pool, server: tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}}
+	ca := &mailCA{pool: pool, server: tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}}
+	ca.setPEM(t, caDER, key)
+	return ca
 }
 
 // mailReceived is one message the test server accepted.
@@ -274,14 +335,24 @@ func TestSendSMTP(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	snake := newSnakeoil(t, "mx.test")
+	caFile := pemFile(t, "ca.pem", ca.caPEM)
+	snakeFile := pemFile(t, "snakeoil.pem", snake.caPEM)
+	notPEM := pemFile(t, "not.pem", []byte("not a certificate\n"))
+
 	cases := []struct {
 		name    string
 		mode    mailServerMode
+		srv     *mailCA // the server's certificate; nil = ca's
 		mechs   []string
 		tls     *tls.Config
+		policy  string // smtp_tls
+		caFile  string // smtp_ca_file
 		user    string
 		pwFile  string
 		wantTLS bool
+		// verified: the certificate verified (with wantTLS)
+		verified bool
 		// error expectations; step "" means success
 		step     string
 		is       error
@@ -291,15 +362,43 @@ func TestSendSMTP(t *testing.T) {
 		authSeen int
 	}{
 		{name: "plain", mode: smtpModePlain},
-		{name: "starttls trusted", mode: smtpModeStartTLS, tls: trusted, wantTLS: true},
-		{name: "starttls untrusted", mode: smtpModeStartTLS, tls: untrusted, step: StepStartTLS,
-			contains: []string{"certificate signed by unknown authority"}},
-		{name: "smtps trusted", mode: smtpModeImplicit, tls: trusted, wantTLS: true},
+		{name: "starttls trusted", mode: smtpModeStartTLS, tls: trusted, wantTLS: true, verified: true},
+		// Opportunistic TLS (the default without smtp_user): an
+		// unverifiable certificate still encrypts and delivers.
+		{name: "starttls untrusted may", mode: smtpModeStartTLS, tls: untrusted, wantTLS: true},
+		{name: "starttls snakeoil may", mode: smtpModeStartTLS, srv: snake, wantTLS: true},
+		{name: "starttls snakeoil explicit may", mode: smtpModeStartTLS, srv: snake, policy: TLSMay, wantTLS: true},
+		{name: "starttls untrusted verify", mode: smtpModeStartTLS, tls: untrusted, policy: TLSVerify, step: StepStartTLS,
+			contains: []string{"certificate signed by unknown authority", "smtp_tls = verify", "smtp_ca_file"}},
+		{name: "starttls snakeoil verify", mode: smtpModeStartTLS, srv: snake, policy: TLSVerify, step: StepStartTLS,
+			contains: []string{"doesn't contain any IP SANs"}},
+		{name: "starttls snakeoil verify with its cert as ca file", mode: smtpModeStartTLS, srv: snake, policy: TLSVerify, caFile: snakeFile,
+			step: StepStartTLS, contains: []string{"doesn't contain any IP SANs"}},
+		{name: "starttls verify with ca file", mode: smtpModeStartTLS, policy: TLSVerify, caFile: caFile, wantTLS: true, verified: true},
+		{name: "starttls may with ca file", mode: smtpModeStartTLS, caFile: caFile, wantTLS: true, verified: true},
+		{name: "ca file without pem", mode: smtpModeStartTLS, policy: TLSVerify, caFile: notPEM, step: StepConfig, is: ErrCAFile},
+		{name: "ca file missing", mode: smtpModeStartTLS, caFile: notPEM + ".missing", step: StepConfig, is: ErrCAFile},
+		{name: "verify without starttls", mode: smtpModePlain, policy: TLSVerify, step: StepStartTLS, is: ErrNoStartTLS},
+		{name: "none ignores starttls", mode: smtpModeStartTLS, srv: snake, policy: TLSNone},
+		{name: "none with user", mode: smtpModeStartTLS, mechs: []string{"PLAIN"}, policy: TLSNone, user: "agent", pwFile: goodPW,
+			step: StepConfig, is: ErrTLSPolicy, contains: []string{"password in clear text"}},
+		{name: "none with smtps", mode: smtpModeImplicit, policy: TLSNone, step: StepConfig, is: ErrTLSPolicy},
+		{name: "bad policy", mode: smtpModeStartTLS, policy: "sometimes", step: StepConfig, is: ErrTLSPolicy},
+		{name: "smtps trusted", mode: smtpModeImplicit, tls: trusted, wantTLS: true, verified: true},
 		{name: "smtps untrusted", mode: smtpModeImplicit, tls: untrusted, step: StepTLS,
-			contains: []string{"certificate signed by unknown authority"}},
-		{name: "auth plain", mode: smtpModeStartTLS, mechs: []string{"PLAIN", "LOGIN"}, tls: trusted, user: "agent", pwFile: goodPW, wantTLS: true, authSeen: 1},
-		{name: "auth login only", mode: smtpModeStartTLS, mechs: []string{"LOGIN"}, tls: trusted, user: "agent", pwFile: goodPW, wantTLS: true, authSeen: 1},
-		{name: "auth over smtps", mode: smtpModeImplicit, mechs: []string{"PLAIN"}, tls: trusted, user: "agent", pwFile: goodPW, wantTLS: true, authSeen: 1},
+			contains: []string{"certificate signed by unknown authority", "smtps:// always verifies"}},
+		{name: "smtps snakeoil may still verifies", mode: smtpModeImplicit, srv: snake, policy: TLSMay, step: StepTLS,
+			contains: []string{"doesn't contain any IP SANs"}},
+		{name: "smtps with ca file", mode: smtpModeImplicit, caFile: caFile, wantTLS: true, verified: true},
+		{name: "auth plain", mode: smtpModeStartTLS, mechs: []string{"PLAIN", "LOGIN"}, tls: trusted, user: "agent", pwFile: goodPW, wantTLS: true, verified: true, authSeen: 1},
+		{name: "auth login only", mode: smtpModeStartTLS, mechs: []string{"LOGIN"}, tls: trusted, user: "agent", pwFile: goodPW, wantTLS: true, verified: true, authSeen: 1},
+		{name: "auth over smtps", mode: smtpModeImplicit, mechs: []string{"PLAIN"}, tls: trusted, user: "agent", pwFile: goodPW, wantTLS: true, verified: true, authSeen: 1},
+		// smtp_user makes the default policy verify: the password never
+		// goes to a server that was not authenticated.
+		{name: "auth untrusted", mode: smtpModeStartTLS, mechs: []string{"PLAIN"}, tls: untrusted, user: "agent", pwFile: goodPW,
+			step: StepStartTLS, contains: []string{"certificate signed by unknown authority", "smtp_user is set"}},
+		{name: "auth snakeoil explicit may", mode: smtpModeStartTLS, mechs: []string{"PLAIN"}, srv: snake, policy: TLSMay, user: "agent", pwFile: goodPW,
+			step: StepStartTLS, contains: []string{"doesn't contain any IP SANs"}},
 		{name: "auth refused 535", mode: smtpModeStartTLS, mechs: []string{"PLAIN"}, tls: trusted, user: "agent", pwFile: badPW,
 			step: StepAuth, code: 535, contains: []string{"535", "Authentication credentials invalid"}, authSeen: 1},
 		{name: "auth not offered", mode: smtpModeStartTLS, tls: trusted, user: "agent", pwFile: goodPW, step: StepAuth, is: ErrNoAuthMech},
@@ -315,22 +414,38 @@ func TestSendSMTP(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			be := &mailBackend{mechs: tc.mechs, user: "agent", pass: "s3cret"}
-			addr, _ := startMailServer(t, be, tc.mode, ca, "")
+			srv := tc.srv
+			if srv == nil {
+				srv = ca
+			}
+			addr, _ := startMailServer(t, be, tc.mode, srv, "")
 			cfg := mailBaseConfig()
 			cfg.SMTPURL = "smtp://" + addr
 			if tc.mode == smtpModeImplicit {
 				cfg.SMTPURL = "smtps://" + addr
 			}
 			cfg.TLSConfig, cfg.SMTPUser, cfg.SMTPPasswordFile = tc.tls, tc.user, tc.pwFile
+			cfg.SMTPTLS, cfg.SMTPCAFile = tc.policy, tc.caFile
 			msg, err := NewMessage(cfg, "test "+tc.name, []byte("report body\n"), "", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = Send(context.Background(), cfg, msg)
+			info, err := SendWithInfo(context.Background(), cfg, msg)
 			got := be.messages()
 			if tc.step == "" {
 				if err != nil {
 					t.Fatalf("Send: %v", err)
+				}
+				wantKind := ""
+				if tc.wantTLS {
+					wantKind = "starttls"
+					if tc.mode == smtpModeImplicit {
+						wantKind = "smtps"
+					}
+				}
+				if info.TLS != wantKind || info.Verified != tc.verified || (info.VerifyError == nil) != (tc.verified || !tc.wantTLS) ||
+					tc.wantTLS && !strings.HasPrefix(info.TLSVersion, "TLS 1.") || info.Server != addr {
+					t.Errorf("info = %+v, want TLS %q, verified %v", info, wantKind, tc.verified)
 				}
 				if len(got) != 1 {
 					t.Fatalf("server received %d messages, want 1", len(got))
@@ -391,6 +506,28 @@ func TestSendSMTP(t *testing.T) {
 				t.Errorf("server saw %d AUTH commands, want %d", seen, tc.authSeen)
 			}
 		})
+	}
+}
+
+// TestSendMayLogsOnce: under smtp_tls = may an unverified certificate is
+// said once in the log, not at every mail.
+func TestSendMayLogsOnce(t *testing.T) {
+	be := &mailBackend{}
+	addr, _ := startMailServer(t, be, smtpModeStartTLS, newSnakeoil(t, "mx.test"), "")
+	var logBuf bytes.Buffer
+	cfg := mailBaseConfig()
+	cfg.SMTPURL = "smtp://" + addr
+	cfg.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
+	for i := range 3 {
+		if err := Send(context.Background(), cfg, []byte("Subject: x\r\n\r\nx\r\n")); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if got := be.messages(); len(got) != 3 || !got[0].tls {
+		t.Fatalf("server received %d messages (first over TLS: %v), want 3 over TLS", len(got), len(got) > 0 && got[0].tls)
+	}
+	if n := strings.Count(logBuf.String(), "certificate not verified"); n != 1 || !strings.Contains(logBuf.String(), "IP SANs") {
+		t.Errorf("log has %d unverified-certificate lines, want 1 naming the reason:\n%s", n, logBuf.String())
 	}
 }
 

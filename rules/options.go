@@ -361,6 +361,9 @@ var optionDefs = []optionDef{
 	}),
 	stringOpt("smtp_user", valRest, func(o *Options) *string { return &o.SMTPUser }, "", nil),
 	stringOpt("smtp_password_file", valRest, func(o *Options) *string { return &o.SMTPPasswordFile }, "", nil),
+	stringOpt("smtp_tls", valRest, func(o *Options) *string { return &o.SMTPTLS }, "",
+		oneOf("smtp_tls (may, verify or none)", "may", "verify", "none")),
+	stringOpt("smtp_ca_file", valRest, func(o *Options) *string { return &o.SMTPCAFile }, "", notEmpty("smtp_ca_file")),
 	stringOpt("sendmail", valRest, func(o *Options) *string { return &o.Sendmail }, "", nil),
 	stringOpt("schedule_check", valRest, func(o *Options) *string { return &o.ScheduleCheck }, DefaultScheduleCheck, notEmpty("schedule_check")),
 	stringOpt("check_mode", valRest, func(o *Options) *string { return &o.CheckMode }, DefaultCheckMode, oneOf("check_mode", "check", "update")),
@@ -405,4 +408,21 @@ var removedOptions = map[string]string{
 	"verbose":           "'verbose' option is no longer supported, use 'log_level' and 'report_level'",
 	"ignore_list":       "'ignore_list' was removed, use 'report_ignore_changed_attrs'",
 	"report_attributes": "'report_attributes' was removed, use 'report_force_attrs'",
+}
+
+// checkMail refuses mail options that contradict each other, at the line
+// of the smtp_tls that cannot hold: none would send smtp_user's password in
+// clear text, and smtps:// is TLS from the first byte.
+func (p *parser) checkMail() {
+	o := &p.pol.Options
+	if o.SMTPTLS != "none" {
+		return
+	}
+	src := p.pol.optSrc["smtp_tls"]
+	switch {
+	case strings.HasPrefix(o.SMTPURL, "smtps://"):
+		p.errAt(src.File, src.Line, 0, fmt.Errorf("%w: smtp_tls = none contradicts smtp_url %s (TLS from the first byte, always verified)", ErrBadValue, o.SMTPURL))
+	case o.SMTPUser != "":
+		p.errAt(src.File, src.Line, 0, fmt.Errorf("%w: smtp_tls = none with smtp_user would send the password in clear text (use may or verify, or smtps://)", ErrBadValue))
+	}
 }

@@ -61,6 +61,7 @@ func parseAll(name string, data []byte, opts LoadOptions) (*Policy, error) {
 	if len(opts.After) > 0 {
 		p.parseSource("(after)", []byte(strings.Join(opts.After, "\n")), "", 0)
 	}
+	p.checkMail()
 	if len(p.errs) > 0 {
 		return nil, p.errs
 	}

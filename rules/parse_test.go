@@ -94,6 +94,10 @@ func TestParseErrors(t *testing.T) {
 		{"missing x_include", "@@x_include /nonexistent/agent/x.conf\n", ErrXInclude, 1},
 		{"bad setenv name", "@@x_include_setenv 1A b\n", ErrBadVariable, 1},
 		{"bad define", "@@define\n", ErrSyntax, 1},
+		{"bad smtp_tls", "smtp_tls=required\n", ErrBadValue, 1},
+		{"smtp_tls none with smtp_user", "smtp_url=smtp://127.0.0.1\nsmtp_tls=none\nsmtp_user=u\n", ErrBadValue, 2},
+		{"smtp_tls none with smtps", "smtp_tls=none\nsmtp_url=smtps://127.0.0.1\n", ErrBadValue, 1},
+		{"empty smtp_ca_file", "smtp_ca_file=\n", ErrBadValue, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,6 +113,34 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error at %s:%d, want test.conf:%d", pe.File, pe.Line, tc.line)
 			}
 		})
+	}
+}
+
+// TestMailTLSOptions: smtp_tls and smtp_ca_file are kept, and an
+// smtp_tls = none that would send a password in clear is refused with a
+// reason, whichever comes first in the file.
+func TestMailTLSOptions(t *testing.T) {
+	p, err := parseString(t, "smtp_url=smtp://127.0.0.1:25\nsmtp_tls=verify\nsmtp_ca_file=/etc/agent/ca.pem\nsmtp_user=u\n/a p\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := p.Options; o.SMTPTLS != "verify" || o.SMTPCAFile != "/etc/agent/ca.pem" {
+		t.Errorf("smtp_tls %q, smtp_ca_file %q", o.SMTPTLS, o.SMTPCAFile)
+	}
+	if f := p.Format(); !strings.Contains(f, "smtp_tls") || !strings.Contains(f, "smtp_ca_file") {
+		t.Errorf("Format does not keep the options:\n%s", f)
+	}
+	for _, text := range []string{
+		"smtp_tls=none\nsmtp_user=u\n/a p\n",
+		"smtp_user=u\nsmtp_tls=none\n/a p\n",
+	} {
+		_, err := parseString(t, text)
+		if err == nil || !strings.Contains(err.Error(), "password in clear text") {
+			t.Errorf("Parse(%q) error = %v, want a refusal naming the clear-text password", text, err)
+		}
+	}
+	if _, err := parseString(t, "smtp_url=smtp://127.0.0.1\nsmtp_tls=none\n/a p\n"); err != nil {
+		t.Errorf("smtp_tls=none without smtp_user: %v", err)
 	}
 }
 

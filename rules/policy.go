@@ -59,6 +59,8 @@ type Options struct {
 	SMTPURL          string
 	SMTPUser         string
 	SMTPPasswordFile string
+	SMTPTLS          string // smtp_tls: may|verify|none; "" = may (verify with SMTPUser)
+	SMTPCAFile       string // smtp_ca_file: PEM CAs trusted to verify the SMTP server
 	Sendmail         string
 	ScheduleCheck    string // default @weekly
 	CheckMode        string // check|update, default check

@@ -28,8 +28,8 @@ func mailConfig(o rules.Options, host string, logger *slog.Logger) report.MailCo
 	}
 	return report.MailConfig{
 		To: o.MailTo, From: from, SMTPURL: o.SMTPURL, SMTPUser: o.SMTPUser,
-		SMTPPasswordFile: o.SMTPPasswordFile, Sendmail: sendmail, Host: host,
-		Logger: logger,
+		SMTPPasswordFile: o.SMTPPasswordFile, SMTPTLS: o.SMTPTLS, SMTPCAFile: o.SMTPCAFile,
+		Sendmail: sendmail, Host: host, Logger: logger,
 	}
 }
 
@@ -179,22 +179,47 @@ func mailCommand() *cli.Command {
 					}
 					ctx, cancel := context.WithTimeout(c.Context, 2*time.Minute)
 					defer cancel()
-					if err := report.Send(ctx, cfg, msg); err != nil {
+					info, err := report.SendWithInfo(ctx, cfg, msg)
+					if err != nil {
 						io.WriteString(c.App.ErrWriter, steps.String())
 						var se *report.SendError
 						if errors.As(err, &se) {
-							return fmt.Errorf("mail test failed at step %q: %w", se.Step, se.Err)
+							return fmt.Errorf("mail test failed at step %q (%s): %w", se.Step, describeSend(info), se.Err)
 						}
-						return fmt.Errorf("mail test failed: %w", err)
+						return fmt.Errorf("mail test failed (%s): %w", describeSend(info), err)
 					}
 					if !c.Bool("quiet") {
-						fmt.Fprintf(c.App.Writer, "test message sent to %v\n", pol.Options.MailTo)
+						fmt.Fprintf(c.App.Writer, "test message sent to %v\n%s\n", pol.Options.MailTo, describeSend(info))
 					}
 					return nil
 				},
 			},
 		},
 	}
+}
+
+// describeSend says how `mail test` delivered: through sendmail, or the
+// SMTP server, the smtp_tls policy, the TLS used and whether the server's
+// certificate was verified.
+func describeSend(i report.SendInfo) string {
+	if i.Sendmail != "" {
+		return "via " + i.Sendmail
+	}
+	s := "via " + i.Server
+	if i.Policy != "" {
+		s += ", smtp_tls = " + i.Policy
+	}
+	switch {
+	case i.TLS == "":
+		s += ", plain text (no TLS)"
+	case i.Verified:
+		s += fmt.Sprintf(", %s %s, certificate verified", i.TLS, i.TLSVersion)
+	case i.VerifyError != nil:
+		s += fmt.Sprintf(", %s %s, certificate NOT verified (%v)", i.TLS, i.TLSVersion, i.VerifyError)
+	default:
+		s += fmt.Sprintf(", %s %s, certificate not verified", i.TLS, i.TLSVersion)
+	}
+	return s
 }
 
 // stepLog collects the mail client's debug log for `mail test`.

@@ -2,11 +2,20 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net"
 	"net/mail"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -223,5 +232,112 @@ func TestMailTest(t *testing.T) {
 	r = agent(t, "--config", clear, "--state-dir", filepath.Join(dir, "s3"), "mail", "test")
 	if r.code == 0 || !strings.Contains(r.stderr, `step "starttls"`) {
 		t.Errorf("mail test with a user but no STARTTLS: exit %d, stderr %q (credentials must never go in clear)", r.code, r.stderr)
+	}
+}
+
+// testCA returns a CA certificate as PEM and a server certificate it signed
+// for 127.0.0.1.
+func testCA(t *testing.T) (caPEM []byte, server tls.Certificate) {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	now := time.Now()
+	caKey, key := newKey(), newKey()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mail test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestMailTestTLS: `mail test` says which smtp_tls policy applied and
+// whether the certificate was verified; by default (may) a certificate of
+// an unknown CA still delivers, verify refuses it unless smtp_ca_file names
+// the CA, and smtp_tls = none with smtp_user is a config error at its line.
+func TestMailTestTLS(t *testing.T) {
+	dir := t.TempDir()
+	caPEM, cert := testCA(t)
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sink := &smtpSink{}
+	sink.srv = smtp.NewServer(sink)
+	sink.srv.Domain = "localhost"
+	sink.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go sink.srv.Serve(l)
+	t.Cleanup(func() { sink.srv.Close() })
+	addr := l.Addr().String()
+
+	cases := []struct {
+		name   string
+		extra  string
+		ok     bool
+		output []string // in stdout when ok, stderr otherwise
+	}{
+		{name: "default may", ok: true,
+			output: []string{"via " + addr, "smtp_tls = may", "starttls TLS 1.", "certificate NOT verified", "unknown authority"}},
+		{name: "verify", extra: "smtp_tls=verify\n",
+			output: []string{`step "starttls"`, "smtp_tls = verify", "certificate signed by unknown authority"}},
+		{name: "verify with ca file", extra: "smtp_tls=verify\nsmtp_ca_file=" + caFile + "\n", ok: true,
+			output: []string{"smtp_tls = verify", "starttls TLS 1.", "certificate verified"}},
+		{name: "none", extra: "smtp_tls=none\n", ok: true, output: []string{"smtp_tls = none", "plain text (no TLS)"}},
+		{name: "none with user", extra: "smtp_user=agent\nsmtp_tls=none\n",
+			output: []string{"agent.conf:5:", "password in clear text"}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(sink.received())
+			conf := mailConf(t, dir, filepath.Join(dir, "tree"), addr, tc.extra)
+			r := agent(t, "--config", conf, "--state-dir", filepath.Join(dir, "s"+strconv.Itoa(i)), "mail", "test")
+			out := r.stdout
+			if !tc.ok {
+				out = r.stderr
+			}
+			if (r.code == 0) != tc.ok {
+				t.Fatalf("mail test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			for _, s := range tc.output {
+				if !strings.Contains(out, s) {
+					t.Errorf("output does not mention %q:\n%s", s, out)
+				}
+			}
+			want := before
+			if tc.ok {
+				want++
+			}
+			if n := len(sink.received()); n != want {
+				t.Errorf("server has %d messages, want %d", n, want)
+			}
+		})
 	}
 }
