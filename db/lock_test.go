@@ -253,3 +253,31 @@ func TestLockUnlockRace(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePid(t *testing.T) {
+	for in, want := range map[string]int{
+		"123\n": 123, "1\n": 1, "4194304\n": 4194304,
+		"": 0, "\n": 0, "123": 0, "12 3\n": 0, "+12\n": 0, "-1\n": 0, "0\n": 0,
+		"4194305\n": 0, "99999999999999999999\n": 0, "123\n\n": 0, " 123\n": 0,
+	} {
+		if got := parsePid([]byte(in)); got != want {
+			t.Errorf("parsePid(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// FuzzParsePid: any content yields 0 or the pid whose line it is exactly.
+func FuzzParsePid(f *testing.F) {
+	for _, s := range []string{"123\n", "", "\n", "0\n", "4194304\n", "12a\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pid := parsePid(b)
+		if pid < 0 || pid > 1<<22 {
+			t.Fatalf("parsePid(%q) = %d out of range", b, pid)
+		}
+		if pid > 0 && string(b) != strconv.Itoa(pid)+"\n" && strings.TrimLeft(string(b), "0") != strconv.Itoa(pid)+"\n" {
+			t.Fatalf("parsePid(%q) = %d from something else than its line", b, pid)
+		}
+	})
+}

@@ -130,17 +130,29 @@ func running(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// readPid returns the pid written into the lock file, or 0 when there is
-// none: empty, or not a whole "pid\n" line (Lock writes it with one write).
+// readPid returns the pid written into the lock file, or 0 (see parsePid).
 func readPid(f *os.File) int {
 	buf := make([]byte, 32)
 	n, _ := f.ReadAt(buf, 0)
-	line, ok := bytes.CutSuffix(buf[:n], []byte("\n"))
-	if !ok {
+	return parsePid(buf[:n])
+}
+
+// parsePid returns the pid of a lock file's content, or 0 when it holds
+// none: empty, or not a whole line of decimal digits (Lock writes "pid\n"
+// with one write, so anything else is a write in progress or not ours).
+func parsePid(b []byte) int {
+	line, ok := bytes.CutSuffix(b, []byte("\n"))
+	if !ok || len(line) == 0 || len(line) > 10 {
 		return 0
 	}
-	pid, err := strconv.Atoi(string(line))
-	if err != nil || pid <= 0 {
+	pid := 0
+	for _, c := range line {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		pid = 10*pid + int(c-'0')
+	}
+	if pid > 1<<22 { // PID_MAX_LIMIT
 		return 0
 	}
 	return pid
