@@ -117,6 +117,9 @@ func (j *jsonWriter) report() {
 	if len(r.Problems) > 0 {
 		j.kn("unreadable", int64(len(r.Problems)))
 	}
+	if r.MetadataOnly > 0 {
+		j.kn("metadata_only", int64(r.MetadataOnly))
+	}
 	j.close('}')
 	if r.Level.atLeast(LevelListEntries) && r.Kind != KindInit {
 		for _, s := range []struct {

@@ -126,6 +126,9 @@ type Report struct {
 	// path bytes, so the caller's order does not matter.
 	Changes  []scanner.Change
 	Problems []Problem // listed in their own section; sorted by path when rendered
+	// MetadataOnly is scanner.Stats.MetadataOnly: entries on pseudo file
+	// systems (proc, sysfs...) recorded without reading their content.
+	MetadataOnly int
 
 	Level         Level         // report_level
 	Base16        bool          // report_base16: hashes in lower-case hex instead of base64

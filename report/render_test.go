@@ -219,3 +219,39 @@ func TestChangeStringIgnored(t *testing.T) {
 		t.Errorf("changeString = %q, want %q", got, want)
 	}
 }
+
+// TestMetadataOnly: entries recorded without their content (pseudo file
+// systems) are counted in one line of the text summary and one JSON key,
+// and not mentioned when there are none.
+func TestMetadataOnly(t *testing.T) {
+	for _, kind := range []Kind{KindInit, KindCheck} {
+		r := sampleReport(t, kind, LevelChangedAttributes)
+		var txt, js bytes.Buffer
+		if err := WriteText(&txt, r); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(txt.Bytes(), []byte("metadata only")) {
+			t.Errorf("%s: notice without metadata-only entries:\n%s", kind, txt.Bytes())
+		}
+		r.MetadataOnly = 3
+		txt.Reset()
+		if err := WriteText(&txt, r); err != nil {
+			t.Fatal(err)
+		}
+		if n := bytes.Count(txt.Bytes(), []byte("Pseudo-fs entries, metadata only:\t")); n != 1 ||
+			!bytes.Contains(txt.Bytes(), []byte("metadata only:\t3\n")) {
+			t.Errorf("%s: %d notice lines with the count 3, want 1:\n%s", kind, n, txt.Bytes())
+		}
+		if err := WriteJSON(&js, r); err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			N struct {
+				MetadataOnly int `json:"metadata_only"`
+			} `json:"number_of_entries"`
+		}
+		if err := json.Unmarshal(js.Bytes(), &doc); err != nil || doc.N.MetadataOnly != 3 {
+			t.Errorf("%s: JSON number_of_entries.metadata_only = %d, %v; want 3", kind, doc.N.MetadataOnly, err)
+		}
+	}
+}

@@ -108,6 +108,9 @@ func (t *textWriter) summary() {
 		if len(r.Problems) > 0 {
 			t.printf("Unreadable entries:\t%d\n", len(r.Problems))
 		}
+		if r.MetadataOnly > 0 {
+			t.printf("Pseudo-fs entries, metadata only:\t%d\n", r.MetadataOnly)
+		}
 		t.line("")
 		return
 	}
@@ -118,6 +121,9 @@ func (t *textWriter) summary() {
 	t.printf("  Changed entries:\t\t%d\n", r.Changed)
 	if len(r.Problems) > 0 {
 		t.printf("  Unreadable entries:\t\t%d\n", len(r.Problems))
+	}
+	if r.MetadataOnly > 0 {
+		t.printf("  Pseudo-fs entries, metadata only:\t%d\n", r.MetadataOnly)
 	}
 	t.line("")
 }

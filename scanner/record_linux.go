@@ -97,8 +97,12 @@ func (w *worker) do(ctx context.Context, j *job) *Entry {
 		}
 	case rules.TypeFile, rules.TypeDir:
 		if e.Attrs&readAttrs != 0 {
-			w.readFile(ctx, e, j)
-			return e
+			if s.fsOf(j, &st) == "" {
+				w.readFile(ctx, e, j)
+				return e
+			}
+			e.Attrs &^= readAttrs
+			s.pseudo.Add(1)
 		}
 	}
 	if e.Attrs&xattrAttrs != 0 {
@@ -109,8 +113,9 @@ func (w *worker) do(ctx context.Context, j *job) *Entry {
 
 // readFile opens a regular file (or a directory that appeared since
 // readdir) checked against its lstat, and records e2fsattrs, xattrs and
-// digests from that one descriptor. Never called for FIFOs, sockets or
-// devices, so an open can never block or have side effects.
+// digests from that one descriptor. Never called for FIFOs, sockets,
+// devices or files on pseudo file systems (fsOf), so an open can never
+// block or have side effects.
 func (w *worker) readFile(ctx context.Context, e *Entry, j *job) {
 	w.s.hook("open", e.Path)
 	fd, err := openNoatime(j.parent.fd, j.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC)
@@ -148,7 +153,7 @@ func (w *worker) readFile(ctx context.Context, e *Entry, j *job) {
 	// The prefix digests live in the worker, so that files without a
 	// baseline size cost no allocation.
 	pre := &w.pre
-	n, got, err := w.hashFD(ctx.Done(), fd, e.Attrs, &e.Digests, prefix, pre, e.Path)
+	n, more, got, err := w.hashFD(ctx.Done(), fd, e.Attrs, &e.Digests, e.Size, prefix, pre, e.Path)
 	if err != nil {
 		e.Attrs &^= rules.HashAttrs
 		e.Digests = Digests{}
@@ -164,10 +169,11 @@ func (w *worker) readFile(ctx context.Context, e *Entry, j *job) {
 	}
 	w.s.filesHashed.Add(1)
 	w.s.bytesHashed.Add(n)
-	// The digests must describe the file as stat'ed: a moved size, mtime or
-	// ctime means it was written while we read (syncthing's HashFile). The
-	// digests are kept; the report lists the entry.
-	if err := unix.Fstat(fd, &st); err != nil || n != e.Size || st.Size != e.Size ||
+	// The digests must describe the file as stat'ed: bytes past its size, a
+	// short read, or a moved size, mtime or ctime mean it was written while
+	// we read (syncthing's HashFile). The digests are kept; the report lists
+	// the entry.
+	if err := unix.Fstat(fd, &st); err != nil || more || n != e.Size || st.Size != e.Size ||
 		st.Mtim != unixTimespec(e.Mtime) || st.Ctim != unixTimespec(e.Ctime) {
 		e.Err = (&fs.PathError{Op: "hash", Path: e.Path, Err: ErrChanged}).Error()
 	}
@@ -194,11 +200,21 @@ func sameFile(e *Entry, st *unix.Stat_t) bool {
 
 func unixTimespec(ns int64) unix.Timespec { return unix.NsecToTimespec(ns) }
 
-// hashFD reads fd once to EOF, feeding every digest attrs asks for, and
-// stores them in out. When prefix > 0 and the file holds at least that many
-// bytes, pre receives the digests of the first prefix bytes and got is true.
-// It stops with context.Canceled when done is closed.
-func (w *worker) hashFD(done <-chan struct{}, fd int, attrs rules.AttrSet, out *Digests, prefix int64, pre *Prefix, path string) (n int64, got bool, err error) {
+// hashFD reads fd once, feeding every digest attrs asks for the first size
+// bytes (size is the file's stat'ed size), and stores the digests in out;
+// more reports that the file held bytes past size. Reading stops at the
+// first read that goes past size, so it never takes more than size plus
+// one buffer (readBufSize), however much the file delivers: a
+// /proc/PID/pagemap reports size 0 and delivers 256 GiB, a log may grow
+// faster than it is read. Bytes past size are never hashed, so the digests
+// cover exactly what was stat'ed or more is set. Probing with a whole
+// buffer rather than one byte costs the same system call and suits files
+// that refuse short or unaligned reads (pagemap wants multiples of 8).
+// n < size means the file ended early. When prefix > 0 and the file holds
+// at least that many bytes, pre receives the digests of the first prefix
+// bytes and got is true. It stops with context.Canceled when done is
+// closed.
+func (w *worker) hashFD(done <-chan struct{}, fd int, attrs rules.AttrSet, out *Digests, size, prefix int64, pre *Prefix, path string) (n int64, more, got bool, err error) {
 	if w.buf == nil {
 		w.buf = readBufPool.get()
 	}
@@ -207,7 +223,7 @@ func (w *worker) hashFD(done <-chan struct{}, fd int, attrs rules.AttrSet, out *
 	for {
 		select {
 		case <-done:
-			return n, false, context.Canceled
+			return n, false, false, context.Canceled
 		default:
 		}
 		k, err := unix.Read(fd, w.buf)
@@ -215,10 +231,14 @@ func (w *worker) hashFD(done <-chan struct{}, fd int, attrs rules.AttrSet, out *
 			if err == unix.EINTR {
 				continue
 			}
-			return n, false, err
+			return n, false, false, err
 		}
 		if k <= 0 {
 			break
+		}
+		if left := size - n; int64(k) > left {
+			more = true
+			k = int(max(left, 0))
 		}
 		chunk := w.buf[:k]
 		if prefix > 0 && !got && n+int64(k) >= prefix {
@@ -231,13 +251,16 @@ func (w *worker) hashFD(done <-chan struct{}, fd int, attrs rules.AttrSet, out *
 		}
 		w.d.write(chunk)
 		n += int64(k)
+		if more {
+			break
+		}
 		if first && w.s != nil {
 			first = false
 			w.s.hook("read", path)
 		}
 	}
 	w.d.sum(attrs, out)
-	return n, got, nil
+	return n, more, got, nil
 }
 
 func (w *worker) readlink(e *Entry, j *job) {
@@ -470,7 +493,8 @@ func (w *worker) getxattr(src xsrc, name string) ([]byte, error) {
 
 // HashFile hashes the regular file at path the way Scan does: opened without
 // following symlinks and without blocking, read once into every digest attrs
-// asks for, checked against its own fstat afterwards. It returns the digests,
+// asks for up to its stat'ed size (bytes past it are a change, not read),
+// checked against its own fstat afterwards. It returns the digests,
 // the number of bytes read, and an *fs.PathError (Op "hash" wrapping
 // ErrNotRegular or ErrChanged, or the failing system call's error). With
 // ErrChanged the digests are returned too.
@@ -490,7 +514,7 @@ func HashFile(path string, attrs rules.AttrSet) (Digests, int64, error) {
 	}
 	w := &worker{}
 	defer w.close()
-	n, _, err := w.hashFD(nil, fd, attrs, &d, 0, nil, path)
+	n, more, _, err := w.hashFD(nil, fd, attrs, &d, max(before.Size, 0), 0, nil, path)
 	if err != nil {
 		return Digests{}, n, &fs.PathError{Op: "read", Path: path, Err: err}
 	}
@@ -498,7 +522,7 @@ func HashFile(path string, attrs rules.AttrSet) (Digests, int64, error) {
 	if err := unix.Fstat(fd, &after); err != nil {
 		return d, n, &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
-	if n != before.Size || after.Size != before.Size || after.Mtim != before.Mtim || after.Ctim != before.Ctim {
+	if more || n != before.Size || after.Size != before.Size || after.Mtim != before.Mtim || after.Ctim != before.Ctim {
 		return d, n, &fs.PathError{Op: "hash", Path: path, Err: ErrChanged}
 	}
 	return d, n, nil

@@ -55,7 +55,8 @@ type Options struct {
 	// files only).
 	Uncompress bool
 	// Logger receives notices (vanished files, skipped /proc and /sys
-	// mounts); nil discards them.
+	// mounts, pseudo file systems recorded by metadata only); nil discards
+	// them.
 	Logger *slog.Logger
 	// Progress, when set, is called with running totals from the goroutine
 	// that calls emit, at most about ten times a second.
@@ -67,7 +68,8 @@ type Options struct {
 	// hook, when set, is called at named points of the pipeline so tests can
 	// race the scanner deterministically ("lstat": before a worker stats an
 	// entry; "open": before it opens a file; "read": after the first chunk
-	// of a file was hashed).
+	// of a file was hashed; "statfs": before a worker asks which file
+	// system holds an entry).
 	hook func(point, path string)
 	// window overrides the reorder window (tests).
 	window int
@@ -80,6 +82,12 @@ type Stats struct {
 	BytesHashed int64 // bytes read while hashing
 	Errors      int64 // emitted entries with Err set
 	Vanished    int64 // paths listed by readdir that were gone before lstat (not entries, as in aide)
+	// MetadataOnly counts the entries on pseudo file systems (proc, sysfs,
+	// debugfs, cgroup...; see pseudoFS) whose rule asked for digests or
+	// e2fsattrs: they are recorded from their stat and xattrs only, never
+	// opened, and are not problems. One notice per file system goes to
+	// Options.Logger.
+	MetadataOnly int64
 }
 
 // defaultWindow bounds how far the walker may run ahead of emit: at most
@@ -163,6 +171,7 @@ func Scan(ctx context.Context, pol *rules.Policy, opts Options, emit func(*Entry
 	st.FilesHashed = s.filesHashed.Load()
 	st.BytesHashed = s.bytesHashed.Load()
 	st.Vanished = s.vanished.Load()
+	st.MetadataOnly = s.pseudo.Load()
 	// The walker's own failure (a missing root) explains the cancellation
 	// that followed; a context error from the walker is only an echo of
 	// emit's error or of the caller's cancellation.
@@ -247,7 +256,10 @@ type scan struct {
 	tokens chan struct{}
 	seq    uint64 // next sequence number (walker only)
 
-	filesHashed, bytesHashed, vanished atomic.Int64
+	filesHashed, bytesHashed, vanished, pseudo atomic.Int64
+
+	fsMu   sync.Mutex
+	fsKind map[uint64]string // st_dev -> pseudo file system name, "" for others (see fsOf)
 }
 
 func newScan(pol *rules.Policy, opts Options) (*scan, error) {
