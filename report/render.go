@@ -126,6 +126,10 @@ type Report struct {
 	// path bytes, so the caller's order does not matter.
 	Changes  []scanner.Change
 	Problems []Problem // listed in their own section; sorted by path when rendered
+	// Notices are things about the run itself that the reader must see
+	// (an unreadable previous baseline was replaced, the report could not
+	// be kept); each is one line under the outline.
+	Notices []string
 
 	Level         Level         // report_level
 	Base16        bool          // report_base16: hashes in lower-case hex instead of base64
