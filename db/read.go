@@ -41,13 +41,30 @@ type Baseline struct {
 // the file. Verify runs bbolt's full consistency check as well.
 func Open(path string) (*Baseline, error) { return open(path, false) }
 
+// CheckRegular returns nil if nothing is at path or a regular file is, and
+// an error wrapping ErrUnusable if something else is (a symlink, dangling
+// or not, a directory, a FIFO, a device, a socket). Commands call it before
+// any work, so that they refuse such a baseline at once.
+func CheckRegular(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return unusable("open", path, fi.Mode())
+	}
+	return nil
+}
+
 func open(path string, preloadFreelist bool) (*Baseline, error) {
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("db: not a regular file")}
+		return nil, unusable("open", path, fi.Mode())
 	}
 	if fi.Size() == 0 {
 		return nil, corrupt("open", path, "empty file")

@@ -270,21 +270,21 @@ func Install(src, dst string, opts CommitOptions) (string, error) {
 }
 
 // install renames the synced file tmp over dst, keeping the old dst first
-// if asked, and fsyncs the directory.
+// if asked, and fsyncs the directory. A dst that exists but is not a
+// regular file (ErrUnusable) is never replaced: a symlink or a device there
+// is something the admin must look at.
 func install(tmp, dst string, opts CommitOptions) (string, error) {
 	var kept string
-	if opts.KeepPrevious {
-		fi, err := os.Lstat(dst)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return "", fmt.Errorf("install %s: %w", dst, err)
-		case !fi.Mode().IsRegular():
-			return "", &fs.PathError{Op: "install", Path: dst, Err: errors.New("not a regular file")}
-		default:
-			if kept, err = keep(dst, opts.Now); err != nil {
-				return "", fmt.Errorf("install %s: keep previous: %w", dst, err)
-			}
+	fi, err := os.Lstat(dst)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return "", fmt.Errorf("install %s: %w", dst, err)
+	case !fi.Mode().IsRegular():
+		return "", unusable("install", dst, fi.Mode())
+	case opts.KeepPrevious:
+		if kept, err = keep(dst, opts.Now); err != nil {
+			return "", fmt.Errorf("install %s: keep previous: %w", dst, err)
 		}
 	}
 	// One directory fsync makes both the kept link and the rename durable.

@@ -212,6 +212,26 @@ func histCheckDir(dir string) error {
 	return nil
 }
 
+// Incomplete returns the names of the temporary report files in Dir
+// (<id>.txt.tmp-*): reports whose writer was killed or is still writing.
+// Prune removes them once they are StaleTempAge old.
+func (h *History) Incomplete() ([]string, error) {
+	des, err := os.ReadDir(h.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list reports: %w", err)
+	}
+	var names []string
+	for _, de := range des {
+		if de.Type().IsRegular() && isStaleTempName(de.Name()) {
+			names = append(names, de.Name())
+		}
+	}
+	return names, nil
+}
+
 // List returns every saved report, oldest first: by the time in the name,
 // then by suffix, then by kind. Files that are not regular files (a symlink
 // named like a report, say) and names that do not parse are ignored. A

@@ -106,6 +106,15 @@ func (j *jsonWriter) report() {
 	if r.Level != LevelChangedAttributes {
 		j.kv("report_level", r.Level.String())
 	}
+	if len(r.Notices) > 0 {
+		j.key("notices")
+		j.open('[')
+		for _, n := range r.Notices {
+			j.key("")
+			j.str(EscapeJSONPath(n))
+		}
+		j.close(']')
+	}
 	j.key("number_of_entries")
 	j.open('{')
 	j.kn("total", int64(r.Total))

@@ -129,6 +129,10 @@ type Report struct {
 	// MetadataOnly is scanner.Stats.MetadataOnly: entries on pseudo file
 	// systems (proc, sysfs...) recorded without reading their content.
 	MetadataOnly int
+	// Notices are things about the run itself that the reader must see
+	// (an unreadable previous baseline was replaced, the report could not
+	// be kept); each is one line under the outline.
+	Notices []string
 
 	Level         Level         // report_level
 	Base16        bool          // report_base16: hashes in lower-case hex instead of base64

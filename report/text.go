@@ -63,6 +63,9 @@ func (t *textWriter) report() {
 		t.printf("New AIDE database written to %s\n", EscapePath(r.NewBaseline))
 	}
 	t.options()
+	for _, n := range r.Notices {
+		t.line("Notice: " + EscapePath(n))
+	}
 	t.line("")
 	t.summary()
 	if r.Level.atLeast(LevelListEntries) && r.Kind != KindInit {

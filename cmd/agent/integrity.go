@@ -163,6 +163,9 @@ func withRun(c *cli.Context, fn func(*integrityRun) error) error {
 	if err := db.CleanTemp(dir); err != nil {
 		return err
 	}
+	if err := checkStateFiles(dir); err != nil {
+		return err
+	}
 	createOwn(pol.Options)
 	err = fn(r)
 	var ee *exitError
@@ -170,6 +173,18 @@ func withRun(c *cli.Context, fn func(*integrityRun) error) error {
 		r.mailError(c.Command.Name, err)
 	}
 	return err
+}
+
+// checkStateFiles refuses to go on when baseline.db or last-check.db is
+// anything but a regular file: every command treats such a baseline alike
+// (exit 24), none follows, reads or replaces it.
+func checkStateFiles(dir string) error {
+	for _, name := range []string{baselineName, lastCheckName} {
+		if err := db.CheckRegular(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("%w; the agent never follows, reads or replaces it: move it away (keep it if it may be evidence), then run 'agent init'", err)
+		}
+	}
+	return nil
 }
 
 // parseLevel reads the report_level option.
@@ -264,6 +279,15 @@ func (r *integrityRun) scanInto(kind string, baseline *db.Baseline) (*db.Writer,
 }
 
 func (r *integrityRun) initBaseline() error {
+	dst := r.path(baselineName)
+	// A previous baseline that cannot be read is kept like any other (it
+	// may be evidence), but never silently: the notice names it.
+	var prevErr error
+	if prev, err := db.Open(dst); err == nil {
+		prev.Close()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		prevErr = err
+	}
 	w, problems, stats, err := r.scanInto("init", nil)
 	if err != nil {
 		return err
@@ -272,15 +296,21 @@ func (r *integrityRun) initBaseline() error {
 		w.Abort()
 		return fmt.Errorf("%w: the baseline is unchanged", errInterrupted)
 	}
-	dst := r.path(baselineName)
-	if _, err := w.Commit(dst, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
+	kept, err := w.Commit(dst, db.CommitOptions{KeepPrevious: true, Now: r.start})
+	if err != nil {
 		w.Abort()
 		return err
 	}
 	rep := r.newReport("init")
+	if prevErr != nil {
+		n := fmt.Sprintf("the previous baseline was unreadable (%v); it is kept unchanged as %s", prevErr, kept)
+		rep.Notices = append(rep.Notices, n)
+		r.alert("%s", n)
+	}
 	rep.NewBaseline = dst
 	rep.NewBaselineDigest = r.digest(dst)
 	rep.Total = int(stats.Entries)
+	rep.MetadataOnly = int(stats.MetadataOnly)
 	rep.Problems = problems
 	if err := r.emitReport(rep); err != nil {
 		return err
@@ -307,7 +337,7 @@ func (r *integrityRun) check(update bool) error {
 	if update {
 		kind = "update"
 	}
-	w, problems, _, err := r.scanInto(kind, old)
+	w, problems, stats, err := r.scanInto(kind, old)
 	if err != nil {
 		return err
 	}
@@ -328,6 +358,7 @@ func (r *integrityRun) check(update bool) error {
 	rep := r.newReport(kind)
 	rep.Baseline = base
 	rep.BaselineDigest = r.digest(base)
+	rep.MetadataOnly = int(stats.MetadataOnly)
 	rep.Problems = problems
 	if err := r.diff(old, cur, rep); err != nil {
 		return err
@@ -569,8 +600,24 @@ func (r *integrityRun) emitReportAs(kind string, rep *report.Report) error {
 
 	o := r.pol.Options
 	hist := report.History{Dir: o.ReportDir}
+	var keepErr error
 	if id, err := hist.Save(kind, text.Bytes(), js.Bytes()); err != nil {
-		r.warn("cannot keep the report in %s: %v", o.ReportDir, err)
+		// The report is printed and mailed all the same, saying that it
+		// is not in the history; the run's exit status says so too.
+		keepErr = fmt.Errorf("%w: the report could not be kept in %s: %w", errWrite, o.ReportDir, err)
+		rep.Notices = append(rep.Notices, "this report could not be kept in the report history: "+err.Error())
+		text.Reset()
+		js.Reset()
+		if err := report.WriteText(&text, rep); err != nil {
+			return wrapWrite(err)
+		}
+		if err := report.WriteJSON(&js, rep); err != nil {
+			return wrapWrite(err)
+		}
+		rendered = text.Bytes()
+		if format == "json" {
+			rendered = js.Bytes()
+		}
 	} else {
 		r.reportID = id
 	}
@@ -607,6 +654,19 @@ func (r *integrityRun) emitReportAs(kind string, rep *report.Report) error {
 		r.flushSpool()
 	}
 	r.prune()
+	if outErr == nil && keepErr != nil {
+		// Mailed already (with --mail): exit with the code, print the
+		// cause even under --quiet, send no second mail.
+		what := "the baseline is unchanged"
+		if rep.NewBaseline != "" {
+			what = "the baseline " + rep.NewBaseline + " was written"
+		}
+		sent := "printed to report_url"
+		if r.c.Bool("mail") {
+			sent += " and mailed"
+		}
+		return &exitError{code: exitWrite, err: fmt.Errorf("%w (%s; the report was %s all the same)", keepErr, what, sent)}
+	}
 	return outErr
 }
 
@@ -621,6 +681,12 @@ func (r *integrityRun) prune() {
 	if err != nil {
 		r.warn("pruning old reports: %v", err)
 	}
+}
+
+// alert prints a warning on stderr even with --quiet: something the admin
+// must see, such as an unreadable baseline that was replaced.
+func (r *integrityRun) alert(format string, args ...any) {
+	fmt.Fprintf(r.stderr, "agent: warning: "+format+"\n", args...)
 }
 
 // warn prints a warning on stderr unless --quiet.

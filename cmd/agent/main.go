@@ -82,15 +82,27 @@ func exitCode(err error) int {
 		return exitConfig
 	case errors.Is(err, db.ErrLocked):
 		return exitLocked
-	case errors.Is(err, db.ErrCorrupt):
+	case errors.Is(err, db.ErrCorrupt), errors.Is(err, db.ErrUnusable):
 		return exitCorrupt
 	case errors.Is(err, db.ErrVersion):
 		return exitVersion
-	case errors.Is(err, errWrite):
+	case errors.Is(err, errWrite), outOfSpace(err):
 		return exitWrite
 	default:
 		return exitIO
 	}
+}
+
+// outOfSpace reports whether err is a write that failed for want of room:
+// no space or no inodes left (ENOSPC), a quota (EDQUOT), a file size limit
+// (EFBIG), or a read-only file system (EROFS).
+func outOfSpace(err error) bool {
+	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG, syscall.EROFS} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {

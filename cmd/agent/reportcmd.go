@@ -36,7 +36,18 @@ func reportCommand() *cli.Command {
 					for _, it := range items {
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", it.ID, it.Kind, it.Time.Format(time.DateTime), it.Size)
 					}
-					return wrapWrite(tw.Flush())
+					if err := tw.Flush(); err != nil {
+						return wrapWrite(err)
+					}
+					partial, err := h.Incomplete()
+					if err != nil {
+						return err
+					}
+					for _, name := range partial {
+						fmt.Fprintf(c.App.Writer, "incomplete: %s (a report being written, or left by a killed run; removed once %s old)\n",
+							report.EscapePath(name), report.StaleTempAge)
+					}
+					return nil
 				},
 			},
 			{
