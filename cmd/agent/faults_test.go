@@ -557,3 +557,27 @@ func fillInodes(t *testing.T, fsDir, fillDir string, leave int64) bool {
 	}
 	return true
 }
+
+// TestPseudoFSReport: a selection under /proc (here the test process's
+// pagemap, which reports size 0 but reads for ever) finishes at once, and
+// the report says how many entries were recorded by metadata only.
+func TestPseudoFSReport(t *testing.T) {
+	dir := t.TempDir()
+	pid := strconv.Itoa(os.Getpid())
+	conf := filepath.Join(dir, "agent.conf")
+	body := "NORMAL = p+u+g+s+md5\n/proc/" + pid + "/pagemap$ NORMAL\n/proc/" + pid + "/status$ NORMAL\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := agent(t, "--config", conf, "--state-dir", filepath.Join(dir, "state"), "init")
+	if r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("init took %v", d)
+	}
+	if !strings.Contains(r.stdout, "metadata only:\t2") && !strings.Contains(r.stdout, "metadata only: 2") {
+		t.Errorf("report does not count the 2 metadata-only entries:\n%s", r.stdout)
+	}
+}
