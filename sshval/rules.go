@@ -95,6 +95,26 @@ type Rule struct {
 	// entries stay inside the root; set it only for an older rsync.
 	// --files-from is refused then, since nothing would confine its list.
 	NoConfineRoot bool
+	// Confine is how the kernel confines the program to Root: ConfineLandlock,
+	// ConfineChroot or ConfinePaths (sshval's own path checks only), or ""
+	// for the strongest the machine supports.
+	Confine string
+	// RunAs is the "run_as USER[:GROUP]" setting: the account the program
+	// runs as, with the supplementary groups cleared; "" keeps the
+	// invoking account.
+	RunAs string
+	// Devices allows, for a program that runs as root, the rsync options
+	// that create device nodes and special files (-D, --devices,
+	// --specials).
+	Devices bool
+	// Owners allows, for a program that runs as root, the rsync options
+	// that make files owned by root or with set-uid/set-gid bits (--super,
+	// --usermap/--groupmap/--chown to uid or gid 0, --chmod adding s bits).
+	Owners bool
+	// NoOverwrite is "overwrite no": existing files are never replaced
+	// (sshval passes --ignore-existing and refuses --inplace), for
+	// append-only backups.
+	NoOverwrite bool
 
 	// Program is the absolute binary to run: the rsync of an rsync rule
 	// (DefaultRsync unless "program" says otherwise), or the command of a
@@ -297,8 +317,9 @@ func (p *parser) topSetting(line int, w []string) {
 
 // settings every kind accepts, then those of each kind.
 var settings = map[string][]string{
-	KindRsync:   {"from", "root", "push", "pull", "delete", "options", "program", "munge-links", "confine-root"},
-	KindCommand: {"from", "run"},
+	KindRsync: {"from", "root", "push", "pull", "delete", "options", "program", "munge-links", "confine-root",
+		"confine", "run_as", "devices", "owners", "overwrite"},
+	KindCommand: {"from", "run", "run_as"},
 }
 
 // setting handles one line inside a block.
@@ -356,6 +377,32 @@ func (p *parser) setting(line int, w []string) {
 		} else {
 			r.Program = args[0]
 		}
+	case "confine":
+		if len(args) != 1 || !slices.Contains(confineModes, args[0]) {
+			p.errorf(line, ErrValue, "confine takes one of %s", strings.Join(confineModes, ", "))
+			return
+		}
+		r.Confine = args[0]
+	case "run_as":
+		if len(args) != 1 || !validRunAs(args[0]) {
+			p.errorf(line, ErrValue, "run_as takes USER or USER:GROUP (names or numeric ids)")
+			return
+		}
+		r.RunAs = args[0]
+	case "devices", "owners", "overwrite":
+		if len(args) != 1 || (args[0] != "yes" && args[0] != "no") {
+			p.errorf(line, ErrValue, "%s takes yes or no", key)
+			return
+		}
+		v := args[0] == "yes"
+		switch key {
+		case "devices":
+			r.Devices = v
+		case "owners":
+			r.Owners = v
+		case "overwrite":
+			r.NoOverwrite = !v
+		}
 	case "push", "pull", "delete", "munge-links", "confine-root":
 		if len(args) != 1 || (args[0] != "yes" && args[0] != "no") {
 			p.errorf(line, ErrValue, "%s takes yes or no", key)
@@ -397,6 +444,41 @@ func (p *parser) setting(line int, w []string) {
 		}
 		r.Program, r.Args = args[0], args[1:]
 	}
+}
+
+// Confinement modes of the "confine" setting.
+const (
+	ConfineLandlock = "landlock" // Landlock rules beneath the root (Linux 5.13 and later)
+	ConfineChroot   = "chroot"   // a private mount namespace and chroot into the root (needs root)
+	ConfinePaths    = "paths"    // sshval's own path checks only: racy, logged as a warning
+)
+
+var confineModes = []string{ConfineLandlock, ConfineChroot, ConfinePaths}
+
+// validRunAs reports whether s has the shape USER or USER:GROUP, each a
+// POSIX-portable account name or a decimal id. Whether the account exists
+// is checked when the command runs, not here: the rules file may be read on
+// another host (sshval test, audit).
+func validRunAs(s string) bool {
+	user, group, hasGroup := strings.Cut(s, ":")
+	if !validAccount(user) || hasGroup && !validAccount(group) {
+		return false
+	}
+	return true
+}
+
+func validAccount(s string) bool {
+	if s == "" || len(s) > 32 || s[0] == '-' {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // absPath reports why s is not an absolute, clean path.
