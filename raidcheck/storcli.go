@@ -135,6 +135,11 @@ func (c *storCtl) drive(id string) *storDrive {
 // OK, predictive failures, S.M.A.R.T. alerts and foreign drives are
 // warnings, as is storcli2's current cache WT while the default is WB.
 //
+// Cells printed N/A, NA, "-" or empty (an IT-mode HBA prints N/A in
+// every drive counter and S.M.A.R.T. flag) report nothing: no warning, and
+// no drive, VD or TOPOLOGY state is taken as fine on them (see doc.go).
+// A controller with JBOD, Onln or UGood drives and no VD is OK.
+//
 // The tool is "perccli" when the output names PERC or perccli, else
 // "storcli" (perccli2 prints nothing that tells it from storcli2).
 //
