@@ -18,7 +18,9 @@ func TestSamplesLineEnds(t *testing.T) {
 		edit func([]byte) []byte
 	}{
 		{"stripped", func(b []byte) []byte { return bytes.TrimRight(b, " \t\r\n") }},
-		{"crlf", func(b []byte) []byte { return bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n")) }},
+		{"crlf", func(b []byte) []byte {
+			return bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+		}},
 		{"stripped-crlf", func(b []byte) []byte {
 			return bytes.ReplaceAll(bytes.ReplaceAll(bytes.TrimRight(b, " \t\r\n"), []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
 		}},
