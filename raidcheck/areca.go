@@ -371,6 +371,9 @@ func arecaTrimZeros(s string) string {
 // arecaJudge maps a raid set or volume set state, such as "Normal",
 // "Rebuilding(1.5%)" or "Need Rebuild", to a verdict.
 func arecaJudge(state string) (activity string, progress float64, v Verdict, reason string) {
+	if notReported(state) {
+		return "", 0, Unknown, "no state reported"
+	}
 	m := arecaStateRe.FindStringSubmatch(strings.TrimSpace(state))
 	if m == nil {
 		return "", 0, Unknown, fmt.Sprintf("unrecognised state %q", vendorClip(state))
@@ -416,6 +419,11 @@ func arecaJudge(state string) (activity string, progress float64, v Verdict, rea
 // arecaUsage classifies a disk's usage column when it names no known raid
 // set. known is false when the usage is not a keyword.
 func arecaUsage(usage string) (role string, v Verdict, reason string, known bool) {
+	if notReported(usage) {
+		// A disk is there (it has a model or a size) but its usage is
+		// not reported: not a raid set's name, and no sign it is fine.
+		return "", Unknown, "usage not reported", true
+	}
 	u := strings.ToLower(strings.ReplaceAll(usage, " ", ""))
 	switch {
 	case strings.HasPrefix(u, "hotspare"), strings.HasPrefix(u, "dedicatedhotspare"), strings.HasPrefix(u, "globalhotspare"):
@@ -445,9 +453,10 @@ func (d *arecaData) build() *Controller {
 	setByName := map[string]*Array{}
 	for _, s := range d.sets {
 		if a := setByName[s.name]; a != nil {
-			// The same raid set from two inputs: keep the worse word.
+			// The same raid set from two inputs: keep the worse word; a
+			// state not reported never replaces one that is.
 			act, p, v, why := arecaJudge(s.state)
-			if v > a.Verdict {
+			if !notReported(s.state) && (v > a.Verdict || notReported(a.State)) {
 				a.State, a.Activity, a.Progress, a.Verdict, a.Reason = s.state, act, p, v, why
 			}
 			continue
@@ -463,7 +472,7 @@ func (d *arecaData) build() *Controller {
 	for _, vs := range d.vols {
 		act, p, v, why := arecaJudge(vs.state)
 		if a := seenVol[vs.name]; a != nil {
-			if v > a.Verdict {
+			if !notReported(vs.state) && (v > a.Verdict || notReported(a.State)) {
 				a.State, a.Activity, a.Progress, a.Verdict, a.Reason = vs.state, act, p, v, why
 			}
 			continue

@@ -390,6 +390,22 @@ func TestParseArecaMalformed(t *testing.T) {
 		{name: "no closing rule", in: []string{arecaRSFHeader + "\n" + rule + "\n 1  data                15 11250.0GB    0.0GB 123456789ABCDEF    Normal\n"}, want: Unknown},
 		{name: "partial closing rule", in: []string{arecaRSFHeader + "\n" + rule + "\n 1  data                15 11250.0GB    0.0GB 123456789ABCDEF    Normal\n" + rule[:40]}, want: Unknown},
 		{name: "header then end", in: []string{arecaRSFHeader + "\n"}, want: Unknown},
+		// N/A, "-" and empty cells report nothing: never an alert, never
+		// evidence that a state is fine.
+		{name: "raid set state N/A", in: []string{arecaTable(arecaRSFHeader, " 1  data                15 11250.0GB    0.0GB 123456789ABCDEF    N/A")}, want: Unknown},
+		{name: "volume state dash", in: []string{arecaTable(arecaVSFHeader, "  1 v1               data            Raid6   20000.0GB 00/00/00   -")}, want: Unknown},
+		{name: "raid set N/A in one input, Normal in another", in: []string{
+			arecaTable(arecaRSFHeader, " 1  data                15 11250.0GB    0.0GB 123456789ABCDEF    Normal"),
+			arecaTable(arecaRSFHeader, " 1  data                15 11250.0GB    0.0GB 123456789ABCDEF    N/A"),
+		}, want: OK},
+		{name: "raid set N/A then Degraded", in: []string{
+			arecaTable(arecaRSFHeader, " 1  data                15 11250.0GB    0.0GB 123456789ABCDEF    N/A"),
+			arecaTable(arecaRSFHeader, " 1  data                15 11250.0GB    0.0GB 123456789ABCDEF    Degraded"),
+		}, want: Degraded},
+		{name: "disk usage N/A is no raid set", in: []string{arecaTable(arecaDiskHeader, "  9  02  SLOT 01 ST31500341AS                     1500.3GB  N/A")}, want: Unknown},
+		{name: "empty slots are skipped", in: []string{arecaTable(arecaDiskHeader,
+			"  9  02  SLOT 01 ST31500341AS                     1500.3GB  HotSpare",
+			"  10 02  SLOT 02 N.A.                                0.0GB  N.A.")}, want: OK},
 		{name: "healthy with CRLF and prompt", in: []string{"# cli64 rsf info\r\n" + strings.ReplaceAll(arecaTable(arecaRSFHeader, " 1  data                15 11250.0GB    0.0GB 123456789ABCDEF    Normal"), "\n", "\r\n")}, want: OK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

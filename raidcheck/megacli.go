@@ -387,7 +387,7 @@ func (p *megaParser) pdLine(key, value string) {
 	case "drive has flagged a s.m.a.r.t alert":
 		pd.smartAlert = strings.EqualFold(value, "yes")
 	case "foreign state":
-		pd.foreign = value != "" && !strings.EqualFold(value, "none")
+		pd.foreign = !notReported(value) && !strings.EqualFold(value, "none")
 	case "inquiry data":
 		pd.model = strings.Join(strings.Fields(value), " ")
 	case "coerced size":
@@ -455,10 +455,11 @@ func (p *megaParser) flushPD() {
 // megaMergePD folds a second record of one drive into the first; when the
 // two disagree on the state the worse one is kept.
 func megaMergePD(old, pd *megaPD) {
-	if pd.state != "" {
+	// A state not reported never replaces one that is.
+	if !notReported(pd.state) {
 		ov, _, _ := megaPDVerdict(old.state)
 		nv, _, _ := megaPDVerdict(pd.state)
-		if old.state == "" || nv > ov {
+		if notReported(old.state) || nv > ov {
 			old.state = pd.state
 		}
 	}
@@ -503,7 +504,8 @@ func megaPDVerdict(state string) (v Verdict, role, reason string) {
 		return Degraded, "unconfigured", "unconfigured(bad)"
 	case "failed", "offline", "missing":
 		return Degraded, "member", word
-	case "":
+	}
+	if notReported(word) {
 		return Unknown, "", "no firmware state reported"
 	}
 	return Unknown, "", fmt.Sprintf("unrecognised state %q", state)
@@ -518,7 +520,8 @@ func megaVDVerdict(state string) (Verdict, string) {
 		return Degraded, strings.ToLower(state)
 	case "offline", "failed":
 		return Failed, strings.ToLower(state)
-	case "":
+	}
+	if notReported(state) {
 		return Unknown, "no state reported"
 	}
 	return Unknown, fmt.Sprintf("unrecognised state %q", state)
@@ -742,6 +745,8 @@ func (b *megaBBU) problem() string {
 		}
 	case st == "":
 		msgs = append(msgs, "battery state is empty (faulty)")
+	case notReported(st):
+		msgs = append(msgs, "battery state not reported ("+b.state+")")
 	case st == "optimal" || st == "operational":
 	case b.learning:
 	default:
@@ -762,7 +767,7 @@ func (b *megaBBU) problem() string {
 	if b.learnTimout {
 		msgs = append(msgs, "learn cycle timed out")
 	}
-	if b.learnFailed != "" && !strings.EqualFold(b.learnFailed, "ok") {
+	if !notReported(b.learnFailed) && !strings.EqualFold(b.learnFailed, "ok") {
 		msgs = append(msgs, "learn cycle status "+b.learnFailed)
 	}
 	return strings.Join(msgs, ", ")

@@ -300,6 +300,17 @@ func TestParseMegaCliHandMade(t *testing.T) {
 		{"bbu-replacement-required", []string{strings.Replace(megaBBUStatus("Optimal", "No"), "required : No", "required : Yes", 1)}, OK, "bbu"},
 		{"bbu-status-failed", []string{"Adapter 0: Get BBU Status Failed.\n\nExit Code: 0x01\n"}, OK, "bbu"},
 		{"two-adapters", []string{"Adapter #0\n\nEnclosure Device ID: 8\nSlot Number: 0\nFirmware state: Online, Spun Up\n\nAdapter #1\n\nEnclosure Device ID: 9\nSlot Number: 1\nFirmware state: Failed\n\nExit Code: 0x00\n"}, Degraded, ""},
+		// N/A, "-" and empty cells report nothing: never an alert, never
+		// evidence that a state is fine.
+		{"foreign-state-na-no-warning", []string{strings.ReplaceAll(megaPDList("JBOD", "Online, Spun Up"), "Foreign State: None", "Foreign State: N/A")}, OK, ""},
+		{"smart-and-predictive-na-no-warning", []string{strings.ReplaceAll(megaPDList("JBOD"), "Predictive Failure Count: 0", "Predictive Failure Count: N/A\nDrive has flagged a S.M.A.R.T alert : N/A")}, OK, ""},
+		{"learn-cycle-status-na-no-warning", []string{strings.Replace(megaBBUStatus("Optimal", "No"), "  Battery Replacement", "  Learn Cycle Status      : N/A\n  Battery Replacement", 1)}, OK, ""},
+		{"bbu-state-na-warns", []string{megaBBUStatus("N/A", "No")}, OK, "bbu"},
+		{"pd-state-na-alone", []string{megaPDList("Online, Spun Up", "N/A")}, Unknown, ""},
+		{"pd-state-na-then-online", []string{megaPDList("N/A"), megaPDList("Online, Spun Up")}, OK, ""},
+		{"pd-state-online-then-na", []string{megaPDList("Online, Spun Up"), megaPDList("N/A")}, OK, ""},
+		{"pd-state-na-then-failed", []string{megaPDList("N/A"), megaPDList("Failed")}, Degraded, ""},
+		{"vd-state-na", []string{megaLDInfo("N/A", "")}, Unknown, ""},
 		{"crlf-and-prompt", []string{"root@h:~# MegaCli64 -LdInfo -Lall -aALL\r\n" + strings.ReplaceAll(megaLDInfo("Optimal", ""), "\n", "\r\n")}, OK, ""},
 	}
 	for _, tc := range tests {

@@ -191,3 +191,17 @@ func (r *Result) HasWarnings() bool {
 	}
 	return false
 }
+
+// notReported reports whether a cell holds one of the words RAID tools
+// print for "no value": empty, "-", "N/A", "NA", "N.A.", "Unknown" (any
+// case). Such a cell is never an alert and never evidence that something
+// is fine: a flag or counter reading it is ignored, and a state reading it
+// judges nothing (the array or disk stays Unknown unless another section
+// or input reports its state).
+func notReported(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "-", "--", "n/a", "na", "n.a.", "n.a", "unknown", "not available", "not applicable":
+		return true
+	}
+	return false
+}

@@ -135,6 +135,11 @@ func (c *storCtl) drive(id string) *storDrive {
 // OK, predictive failures, S.M.A.R.T. alerts and foreign drives are
 // warnings, as is storcli2's current cache WT while the default is WB.
 //
+// Cells printed N/A, NA, "-" or empty (an IT-mode HBA prints N/A in
+// every drive counter and S.M.A.R.T. flag) report nothing: no warning, and
+// no drive, VD or TOPOLOGY state is taken as fine on them (see doc.go).
+// A controller with JBOD, Onln or UGood drives and no VD is OK.
+//
 // The tool is "perccli" when the output names PERC or perccli, else
 // "storcli" (perccli2 prints nothing that tells it from storcli2).
 //
@@ -394,9 +399,13 @@ func storReadJSON(c *storCtl, rd map[string]any) {
 			something = true
 		}
 	}
-	for _, row := range storList(rd["Enclosure LIST"]) {
-		n, _ := strconv.Atoi(storStr(row["PD"]))
-		c.encls = append(c.encls, storEncl{eid: storStr(row["EID"]), state: storStr(row["State"]), pds: n})
+	// "Enclosure LIST" of a RAID controller, "Enclosure Information" of
+	// an HBA.
+	for _, key := range []string{"Enclosure LIST", "Enclosure Information"} {
+		for _, row := range storList(rd[key]) {
+			n, _ := strconv.Atoi(storStr(row["PD"]))
+			c.encls = append(c.encls, storEncl{eid: storStr(row["EID"]), state: storStr(row["State"]), pds: n})
+		}
 	}
 	// Per-drive keys, at the top (/cALL/eALL/sALL show all J) or inside
 	// "Physical Device Information" (an HBA's show all J).
@@ -424,7 +433,7 @@ func storReadJSON(c *storCtl, rd map[string]any) {
 					st := storObj(storObj(m[k])[sk])
 					if v := storStr(st["S.M.A.R.T alert flagged by drive"]); v != "" {
 						d.smartSeen = true
-						d.smart = !strings.EqualFold(v, "no")
+						d.smart = storSmartAlert(v)
 					}
 					d.predictive, _ = strconv.Atoi(storStr(st["Predictive Failure Count"]))
 				}
@@ -452,6 +461,12 @@ func storReadJSON(c *storCtl, rd map[string]any) {
 	if c.bbuPresent && len(c.power) == 0 {
 		c.problems = append(c.problems, "BBU present but no CacheVault/BBU state reported")
 	}
+}
+
+// storSmartAlert reads "S.M.A.R.T alert flagged by drive": an HBA in IT
+// mode prints N/A for every drive, which flags nothing.
+func storSmartAlert(v string) bool {
+	return !notReported(v) && !strings.EqualFold(v, "no")
 }
 
 func storVDRow(dgvd, level, state, size, name string) *storVD {
@@ -623,7 +638,7 @@ func storParseText(in Input) ([]*storCtl, error) {
 		case key == "S.M.A.R.T alert flagged by drive" && drive != "" && value != "":
 			d := c.drive(drive)
 			d.smartSeen = true
-			d.smart = !strings.EqualFold(value, "no")
+			d.smart = storSmartAlert(value)
 		}
 	}
 	if len(order) == 0 {
@@ -774,7 +789,8 @@ func storVDVerdict(state string) (Verdict, string) {
 		return Failed, "state " + state
 	case "rec", "recovery", "rbld", "rebuild":
 		return Rebuilding, ""
-	case "":
+	}
+	if notReported(state) {
 		return Unknown, "no state reported"
 	}
 	return Unknown, fmt.Sprintf("unrecognised state %q", state)
@@ -786,6 +802,16 @@ func storVDVerdict(state string) (Verdict, string) {
 // (health: Online, Offline, Rebuild, Failed, Missing, Good, Bad...).
 func storPDVerdict(state, status string) (v Verdict, role, reason string) {
 	s := strings.ToLower(strings.TrimSpace(state))
+	if status != "" && notReported(status) {
+		// storcli2 printed a health column but no health in it.
+		if notReported(state) {
+			return Unknown, "", "no state reported"
+		}
+		status = ""
+		if s == "conf" || s == "uconf" {
+			return Unknown, "", fmt.Sprintf("state %s with no status reported", state)
+		}
+	}
 	if status != "" {
 		switch s {
 		case "conf", "onln", "online":
@@ -827,10 +853,17 @@ func storPDVerdict(state, status string) (v Verdict, role, reason string) {
 	case "ugshld", "hspshld", "cfshld", "cbshld":
 		// Shielded: the firmware found errors and is diagnosing the drive.
 		return Degraded, "", state
-	case "":
+	}
+	if notReported(state) {
 		return Unknown, "", "no state reported"
 	}
 	return Unknown, "", fmt.Sprintf("unrecognised state %q", state)
+}
+
+// storPDNotReported reports whether a drive row says nothing about the
+// drive's state (State and any Status N/A, "-" or empty).
+func storPDNotReported(p *storPD) bool {
+	return notReported(p.state) && notReported(p.status)
 }
 
 // storBuild merges what the inputs said about controller n and judges it.
@@ -854,9 +887,12 @@ func storBuild(n int, parts []*storCtl) *Controller {
 			return
 		}
 		if old := pds[p.id]; old != nil {
+			// Keep the worse of two reported states; a state not
+			// reported never replaces one that is.
 			ov, _, _ := storPDVerdict(old.state, old.status)
 			nv, _, _ := storPDVerdict(p.state, p.status)
-			if nv > ov {
+			oldNone, newNone := storPDNotReported(old), storPDNotReported(p)
+			if (nv > ov && !newNone) || (oldNone && !newNone) {
 				old.state, old.status = p.state, p.status
 			}
 			if old.dg == "" || old.dg == "-" {
@@ -918,6 +954,9 @@ func storBuild(n int, parts []*storCtl) *Controller {
 	for _, vd := range vds {
 		a := &Array{ID: "v" + vd.vd, Name: vd.name, Level: vd.level, Size: vd.size, State: vd.state, Members: vd.drives}
 		a.Verdict, a.Reason = storVDVerdict(vd.state)
+		// A VD LIST state not reported is no evidence: the first
+		// TOPOLOGY array row that reports one judges the array instead.
+		stateReported := !notReported(vd.state)
 		// Members: the VD's own list (storcli2), else the drives of its
 		// drive group in PD LIST.
 		var members []*storPD
@@ -953,7 +992,18 @@ func storBuild(n int, parts []*storCtl) *Controller {
 				continue
 			}
 			if !strings.EqualFold(t.typ, "DRIVE") {
+				if notReported(t.state) {
+					continue
+				}
 				tv, treason := storVDVerdict(t.state)
+				if !stateReported {
+					stateReported = true
+					a.Verdict, a.Reason = tv, ""
+					if tv != OK {
+						a.Reason = "TOPOLOGY " + t.typ + " " + treason
+					}
+					continue
+				}
 				if tv > a.Verdict {
 					a.Verdict = tv
 					a.Reason = "TOPOLOGY " + t.typ + " " + treason
@@ -980,7 +1030,9 @@ func storBuild(n int, parts []*storCtl) *Controller {
 				byID[t.eid] = d
 				a.Disks = append(a.Disks, d)
 				used[t.eid] = true
-			} else if tv > d.Verdict {
+			} else if notReported(t.state) {
+				// No evidence either way: the PD LIST state stands.
+			} else if tv > d.Verdict || (d.Verdict == Unknown && notReported(d.State)) {
 				d.State, d.Verdict, d.Reason = t.state, tv, "TOPOLOGY: "+treason
 				if tv == Rebuilding {
 					d.Role = "rebuild-target"
@@ -1053,21 +1105,32 @@ func storBuild(n int, parts []*storCtl) *Controller {
 		if p.kind == "BBU_Info" {
 			what = "BBU"
 		}
-		c.Warnings = append(c.Warnings, Warning{Component: "bbu",
-			Message: fmt.Sprintf("%s %s state %q", what, p.model, p.state)})
+		msg := fmt.Sprintf("%s %s state %q", what, p.model, p.state)
+		if notReported(p.state) {
+			// Its state is the only sign the cache is safe: not
+			// reported is not fine.
+			msg = fmt.Sprintf("%s %s: state not reported (%q)", what, p.model, p.state)
+		}
+		c.Warnings = append(c.Warnings, Warning{Component: "bbu", Message: msg})
 	}
 	for _, e := range encls {
-		if !strings.EqualFold(e.state, "OK") {
+		if !strings.EqualFold(e.state, "OK") && !notReported(e.state) {
 			c.Warnings = append(c.Warnings, Warning{Component: "enclosure",
 				Message: fmt.Sprintf("enclosure %s state %q", e.eid, e.state)})
 		}
 	}
 
-	switch st := strings.ToLower(status); st {
-	case "", "optimal", "ok":
-	case "needs attention":
+	switch st := strings.ToLower(status); {
+	case notReported(status):
+		// Not reported: the drives and VDs judge the controller, and
+		// with none it cannot be judged.
+		if status != "" && len(c.Arrays) == 0 && len(c.Disks) == 0 {
+			c.Verdict, c.Reason = Unknown, fmt.Sprintf("controller status not reported (%q) and no drives", status)
+		}
+	case st == "optimal", st == "ok":
+	case st == "needs attention":
 		c.Warnings = append(c.Warnings, Warning{Component: "controller", Message: "controller status " + status})
-	case "failure", "failed":
+	case st == "failure", st == "failed":
 		c.Verdict, c.Reason = Degraded, "controller status "+status
 	default:
 		c.Verdict, c.Reason = Unknown, fmt.Sprintf("unrecognised controller status %q", status)

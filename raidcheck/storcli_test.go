@@ -23,6 +23,11 @@ var storCases = []struct {
 	// c2's "Needs Attention" is a controller warning on top of its Dgrd VD.
 	{sampleCase{"three-controllers-one-degraded.call-show-all", []string{"three-controllers-one-degraded.call-show-all.txt"}, Degraded, true}, "storcli", "storcli"},
 	{sampleCase{"hba-mpt3sas-no-raid.c0-show-all", []string{"hba-mpt3sas-no-raid.c0-show-all.txt"}, OK, false}, "storcli", "storcli"},
+	// Constructed (see testdata/storcli/README.md): an IT-mode HBA whose
+	// JBOD drives print N/A for every counter and the S.M.A.R.T. flag.
+	{sampleCase{"constructed-it-mode-hba-sas9300-jbod-na.c0-show-all", []string{"constructed-it-mode-hba-sas9300-jbod-na.c0-show-all.txt"}, OK, false}, "storcli", "storcli"},
+	{sampleCase{"constructed-it-mode-hba-sas9300-jbod-na.c0-show-all-J", []string{"constructed-it-mode-hba-sas9300-jbod-na.c0-show-all-J.json"}, OK, false}, "storcli", "storcli"},
+	{sampleCase{"constructed-it-mode-hba-sas9300-jbod-na", []string{"constructed-it-mode-hba-sas9300-jbod-na.c0-show-all.txt", "constructed-it-mode-hba-sas9300-jbod-na.c0-show-all-J.json"}, OK, false}, "storcli", "storcli"},
 	{sampleCase{"healthy-raid6-cachevault.call-show-all-J", []string{"healthy-raid6-cachevault.call-show-all-J.json"}, OK, false}, "storcli", "storcli"},
 	{sampleCase{"healthy-raid6-cachevault.call-eall-sall-show-all-J", []string{"healthy-raid6-cachevault.call-eall-sall-show-all-J.json"}, OK, false}, "storcli", "storcli"},
 	{sampleCase{"healthy-raid6-cachevault", []string{"healthy-raid6-cachevault.call-eall-sall-show-all-J.json", "healthy-raid6-cachevault.call-show-all-J.json"}, OK, false}, "storcli", "storcli"},
@@ -259,6 +264,69 @@ func TestParseStorcliHandMade(t *testing.T) {
 		}}}), Unknown, ""},
 		{"json-hba-no-vd", storJSON("Success", map[string]any{"Basics": map[string]any{"Model": "HBA"},
 			"Status": map[string]any{"Controller Status": "OK"}}), OK, ""},
+		// Cells storcli fills with N/A, "-" or nothing report nothing: no
+		// alert, and no evidence that a state is fine.
+		{"json-smart-na-not-an-alert", details(0, "N/A"), OK, ""},
+		{"json-smart-yes-beside-na-counters", storJSON("Success", map[string]any{
+			"Drive /c0/e8/s0": []any{map[string]any{"EID:Slt": "8:0", "State": "JBOD", "DG": "-"}},
+			"Drive /c0/e8/s0 - Detailed Information": map[string]any{
+				"Drive /c0/e8/s0 State": map[string]any{"Predictive Failure Count": "N/A", "Media Error Count": "N/A", "S.M.A.R.T alert flagged by drive": "Yes"},
+			},
+		}), OK, "disk"},
+		{"text-smart-na-not-an-alert", storText("Optimal", "Optl", "Optl", "Onln") +
+			"Drive /c0/e8/s0 :\n=====\n\n-----\nEID:Slt DID State DG Size Intf Med SED PI SeSz Model Sp\n-----\n8:0 0 Onln 0 1.0 TB SAS HDD N N 512B X U\n-----\n\n" +
+			"Drive /c0/e8/s0 - Detailed Information :\n=====\n\nDrive /c0/e8/s0 State :\n=====\nPredictive Failure Count = N/A\nS.M.A.R.T alert flagged by drive = N/A\n", OK, ""},
+		{"text-vd-state-na-topology-optl", storText("Optimal", "Optl", "N/A", "Onln", "Onln"), OK, ""},
+		{"text-vd-state-na-topology-dgrd", storText("Optimal", "Dgrd", "N/A", "Onln", "Onln"), Degraded, ""},
+		{"text-vd-and-topology-state-na", storText("Optimal", "-", "N/A", "Onln", "Onln"), Unknown, ""},
+		{"text-topology-state-na-vd-optl", storText("Optimal", "N/A", "Optl", "Onln", "Onln"), OK, ""},
+		{"text-topology-state-na-vd-dgrd", storText("Optimal", "N/A", "Dgrd", "Onln", "Offln"), Degraded, ""},
+		{"text-pd-state-na-topology-onln", storText("Optimal", "Optl", "Optl", "Onln", "N/A"), OK, ""},
+		{"text-topology-drive-na-pd-offln", strings.Replace(storText("Optimal", "Optl", "Optl", "Onln", "Offln"),
+			" 0 0   1   8:1      1   DRIVE Onln", " 0 0   1   8:1      1   DRIVE N/A", 1), Degraded, ""},
+		{"json-pd-state-na-alone", storJSON("Success", storJSONRD("Optl", "Onln", "N/A")), Unknown, ""},
+		{"json-pd-state-dash-alone", storJSON("Success", storJSONRD("Optl", "Onln", "-")), Unknown, ""},
+		{"json-pd-state-na-then-onln", storJSON("Success", rd(func(m map[string]any) {
+			m["PD LIST"].([]any)[1].(map[string]any)["State"] = "N/A"
+			m["Drive /c0/e8/s1"] = []any{map[string]any{"EID:Slt": "8:1", "State": "Onln", "DG": 0}}
+		})), OK, ""},
+		{"json-pd-state-onln-then-na", storJSON("Success", rd(func(m map[string]any) {
+			m["Drive /c0/e8/s1"] = []any{map[string]any{"EID:Slt": "8:1", "State": "N/A", "DG": 0}}
+		})), OK, ""},
+		{"json-vd-state-na-alone", storJSON("Success", storJSONRD("N/A", "Onln", "Onln")), Unknown, ""},
+		{"json-enclosure-state-na", storJSON("Success", rd(func(m map[string]any) {
+			m["Enclosure LIST"] = []any{map[string]any{"EID": 8, "State": "N/A", "PD": 2}}
+		})), OK, ""},
+		{"json-hba-enclosure-information", storJSON("Success", map[string]any{"Basics": map[string]any{"Model": "HBA"},
+			"Status":                map[string]any{"Controller Status": "OK"},
+			"Enclosure Information": []any{map[string]any{"EID": 2, "State": "Critical", "PD": 0}},
+		}), OK, "enclosure"},
+		{"json-bbu-state-na", storJSON("Success", rd(func(m map[string]any) {
+			m["BBU_Info"] = []any{map[string]any{"Model": "BBU", "State": "N/A"}}
+		})), OK, "bbu"},
+		{"json-controller-status-na-jbod", storJSON("Success", map[string]any{"Basics": map[string]any{"Model": "SAS9300-8i"},
+			"Status":          map[string]any{"Controller Status": "N/A"},
+			"Drive /c0/e2/s0": []any{map[string]any{"EID:Slt": "2:0", "State": "JBOD", "DG": "-"}},
+		}), OK, ""},
+		{"json-controller-status-na-nothing-else", storJSON("Success", map[string]any{"Basics": map[string]any{"Model": "SAS9300-8i"},
+			"Status": map[string]any{"Controller Status": "N/A"}}), Unknown, ""},
+		{"json-hba-jbod-onln-ugood", storJSON("Success", map[string]any{"Basics": map[string]any{"Model": "HBA"},
+			"Status": map[string]any{"Controller Status": "OK"},
+			"PD LIST": []any{
+				map[string]any{"EID:Slt": "2:0", "State": "JBOD", "DG": "-"},
+				map[string]any{"EID:Slt": "2:1", "State": "Onln", "DG": "-"},
+				map[string]any{"EID:Slt": "2:2", "State": "UGood", "DG": "-"},
+			}}), OK, ""},
+		{"json-hba-jbod-one-ubad", storJSON("Success", map[string]any{"Basics": map[string]any{"Model": "HBA"},
+			"Status": map[string]any{"Controller Status": "OK"},
+			"PD LIST": []any{
+				map[string]any{"EID:Slt": "2:0", "State": "JBOD", "DG": "-"},
+				map[string]any{"EID:Slt": "2:1", "State": "UBad", "DG": "-"},
+			}}), Degraded, ""},
+		{"json-storcli2-status-na", storJSON("Success", map[string]any{"Virtual Drives": []any{map[string]any{
+			"VD Info": map[string]any{"DG/VD": "0/1", "TYPE": "RAID1", "State": "Optl"},
+			"PDs":     []any{map[string]any{"EID:Slt": "9:0", "State": "Conf", "Status": "N/A", "DG": 0}},
+		}}}), Unknown, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -366,8 +434,8 @@ func TestParseStorcliTruncated(t *testing.T) {
 			}
 		}
 	}
-	if len(files) != 9 {
-		t.Fatalf("%d samples, want 9", len(files))
+	if len(files) != 11 {
+		t.Fatalf("%d samples, want 11", len(files))
 	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)

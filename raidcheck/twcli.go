@@ -139,12 +139,16 @@ func (c *twCtlData) warn(component, msg string) {
 // when unit or drive status was read too, the counts in the controller
 // table must match them, or the controller is Unknown.
 //
-// tw_cli prints a blank line before and after every table. A table the
-// output cuts off before its closing blank line makes its controller
-// Unknown (truncated), and so does an unrecognised last line after a table
-// (a header cut in half) or an enclosure block without its status and
-// alarm tables. Only a controller table with no blank line before it may
-// end the input, as some saved `show` outputs do. Enclosures printed as
+// tw_cli prints a blank line after every table, but saved outputs often
+// lose it (and the final newline, or gain CRLF line ends), so the input
+// may end right after a table's last row. That row must then have every
+// column of its header (a size counts for two words): a row cut short
+// makes its controller Unknown (truncated), and so does an unrecognised
+// last line after a table (a header cut in half) or an enclosure block
+// without its status and alarm tables. An output cut exactly between two
+// rows of a lone table cannot be told from a complete one; given with the
+// controller table (`show`, which the probe always runs), the unit and
+// drive counts there catch the missing rows. Enclosures printed as
 // "/e0" (9650SE era) belong to the controller of the input's name. An input with no recognisable table, a
 // header not followed by its dashes, a controller, unit, drive or BBU table
 // with no rows, or an "Error:" line from tw_cli returns a *ParseError
@@ -284,7 +288,7 @@ func (d *twData) read(inp Input) error {
 	// table and is not followed by anything known: the input was cut in
 	// the middle of a header or of an enclosure block's first line.
 	strayTail := 0
-	eofEnds := false
+	lastShort := false // the last table row read lacks columns of its header
 	lines := vendorLines(inp.Data)
 	for i, line := range lines {
 		n := i + 1
@@ -330,11 +334,6 @@ func (d *twData) read(inp Input) error {
 				return err
 			}
 			kind, header, st, headerLine = k, h, wantRule, n
-			// tw_cli prints a blank line before and after every table.
-			// A table that had the first must show the second; only a
-			// controller table with none before it (saved outputs of
-			// `show` trimmed that way exist) may end the input.
-			eofEnds = k == twCtl && (i == 0 || strings.TrimSpace(lines[i-1]) != "")
 			tables++
 			switch k {
 			case twEncl, twFan, twTemp, twPSU, twSlot, twAlarm:
@@ -364,6 +363,7 @@ func (d *twData) read(inp Input) error {
 			continue
 		}
 		rows++
+		lastShort = !twRowComplete(kind, header, line)
 		if !d.row(kind, header, hint, encl, line) {
 			problem("line %d: unreadable %s row %q", n, twKindNames[kind], vendorClip(trimmed))
 		}
@@ -375,8 +375,10 @@ func (d *twData) read(inp Input) error {
 	case wantRule:
 		problem("output ends after the %s header (truncated)", twKindNames[kind])
 	case inRows:
-		if !eofEnds {
-			problem("output ends inside the %s table, before the blank line that ends it (truncated)", twKindNames[kind])
+		// The input ends in a table's rows: complete unless its last
+		// row was cut short.
+		if lastShort {
+			problem("output ends inside the %s table, in a row with fewer columns than its header (truncated)", twKindNames[kind])
 		}
 		if err := endTable(); err != nil {
 			return err
@@ -387,6 +389,23 @@ func (d *twData) read(inp Input) error {
 		return perr(0, "no tw_cli table (controller, unit, drive, bbu or enclosure)")
 	}
 	return nil
+}
+
+// twRowComplete reports whether a table row has a value for every column
+// of its header; a drive's size takes two words ("931.51 GB") unless it
+// is "-". The last column (serial, model) may hold more words.
+func twRowComplete(kind twKind, header []string, line string) bool {
+	need := len(header)
+	if kind == twPort {
+		m := twPortRe.FindStringSubmatch(line)
+		if m == nil {
+			return false
+		}
+		if m[4] != "-" {
+			need++
+		}
+	}
+	return len(strings.Fields(line)) >= need
 }
 
 func twEnclName(ctl, enc string) string {
@@ -507,6 +526,9 @@ func (d *twData) enclRow(kind twKind, encl *twEnclState, f []string) bool {
 		if !twEnclID.MatchString(name) {
 			return false
 		}
+		if notReported(status) {
+			return true // no status: nothing to judge
+		}
 		switch status {
 		case "OK":
 		case "ALARM-ACTIVATED", "FAILED", "FAULT", "ERROR", "DEGRADED", "WARNING", "CRITICAL":
@@ -519,6 +541,9 @@ func (d *twData) enclRow(kind twKind, encl *twEnclState, f []string) bool {
 		// "alm0      ACTIVATED       ON        UNMUTE"
 		if !strings.HasPrefix(name, "alm") {
 			return false
+		}
+		if notReported(status) {
+			return true
 		}
 		switch status {
 		case "OK", "DEACTIVATED", "NOT-ACTIVATED", "OFF", "NOT-INSTALLED", "NO-DEVICE", "NOT-REPORTABLE":
@@ -535,8 +560,11 @@ func (d *twData) enclRow(kind twKind, encl *twEnclState, f []string) bool {
 	if !strings.HasPrefix(name, prefix) && !(kind == twPSU && strings.HasPrefix(name, "psu")) {
 		return false
 	}
+	if notReported(status) {
+		return true
+	}
 	switch status {
-	case "OK", "NOT-INSTALLED", "NO-DEVICE", "NOT-REPORTABLE", "N/A", "-":
+	case "OK", "NOT-INSTALLED", "NO-DEVICE", "NOT-REPORTABLE":
 	case "FAILED", "FAULT", "ERROR", "DEGRADED", "WARNING", "CRITICAL", "HIGH", "LOW", "TOO-HIGH", "TOO-LOW",
 		"OVER-TEMP", "UNDER-TEMP", "OFF", "STOPPED", "REMOVED", "IDENTIFY", "PREDICTED-FAULT":
 		c.warn("enclosure", encl.id+" "+name+": "+f[1])
@@ -550,8 +578,13 @@ func (d *twData) enclRow(kind twKind, encl *twEnclState, f []string) bool {
 // bbustatus. It returns a warning message, or unknown for a word it does
 // not know.
 func twBBUStatus(s string) (warn string, unknown bool) {
+	if notReported(s) {
+		// The controller table's BBU column says "-" when there is
+		// none; N/A reports nothing either.
+		return "", false
+	}
 	switch strings.ToUpper(s) {
-	case "OK", "-", "":
+	case "OK":
 		return "", false
 	case "TESTING", "CHARGING":
 		// A learn cycle or recharge: the cache runs write-through for a
@@ -568,21 +601,24 @@ func twBBUStatus(s string) (warn string, unknown bool) {
 // judgeBBUTable judges one row of bbustatus.
 func (c *twCtlData) judgeBBUTable(name, online, ready, status, volt, temp string) {
 	c.hasBBU = true
-	if w, unk := twBBUStatus(status); unk {
+	if notReported(status) && !strings.EqualFold(online, "off") {
+		// A battery row without a status: nothing says it is fine.
+		c.warn("bbu", name+": status not reported")
+	} else if w, unk := twBBUStatus(status); unk {
 		c.unknownWhy = append(c.unknownWhy, fmt.Sprintf("%s: unrecognised status %q", name, vendorClip(status)))
 	} else if w != "" {
 		c.warn("bbu", name+": "+w)
 	}
 	learning := strings.EqualFold(status, "Testing") || strings.EqualFold(status, "Charging")
 	switch strings.ToLower(online) {
-	case "on":
+	case "on", "-", "n/a", "na", "unknown":
 	case "off":
 		c.warn("bbu", name+": offline (OnlineState Off)")
 	default:
 		c.unknownWhy = append(c.unknownWhy, fmt.Sprintf("%s: unrecognised OnlineState %q", name, vendorClip(online)))
 	}
 	switch strings.ToLower(ready) {
-	case "yes":
+	case "yes", "n/a", "na", "unknown":
 	case "no", "-":
 		if !learning && strings.EqualFold(status, "OK") {
 			c.warn("bbu", name+": not ready (BBUReady No)")
@@ -591,8 +627,11 @@ func (c *twCtlData) judgeBBUTable(name, online, ready, status, volt, temp string
 		c.unknownWhy = append(c.unknownWhy, fmt.Sprintf("%s: unrecognised BBUReady %q", name, vendorClip(ready)))
 	}
 	for _, x := range [...][2]string{{"voltage", volt}, {"temperature", temp}} {
+		if notReported(x[1]) {
+			continue
+		}
 		switch strings.ToUpper(x[1]) {
-		case "OK", "-":
+		case "OK":
 		case "LOW", "HIGH", "TOO-LOW", "TOO-HIGH":
 			c.warn("bbu", name+": "+x[0]+" "+x[1])
 		default:
@@ -644,6 +683,9 @@ func twUnitJudge(u *twUnitRow) (activity string, progress float64, v Verdict, re
 	case "UNKNOWN":
 		return "", 0, Unknown, "tw_cli reports the unit state as UNKNOWN"
 	}
+	if notReported(u.status) {
+		return "", 0, Unknown, "no state reported"
+	}
 	return "", 0, Unknown, fmt.Sprintf("unrecognised state %q", vendorClip(u.status))
 }
 
@@ -693,6 +735,9 @@ func twPortJudge(p *twPortRow, unit *twUnitRow, c *twCtlData) (role string, v Ve
 	case "UNKNOWN":
 		return role, Unknown, "tw_cli reports the drive state as UNKNOWN", false
 	}
+	if notReported(p.status) {
+		return role, Unknown, "no state reported", false
+	}
 	return role, Unknown, fmt.Sprintf("unrecognised state %q", vendorClip(p.status)), false
 }
 
@@ -703,9 +748,11 @@ func (c *twCtlData) build() *Controller {
 	units := map[string]*twUnitRow{}
 	for _, u := range c.unitRows {
 		if a := arrays[u.id]; a != nil {
-			// The same unit from two inputs: keep the worse state.
+			// The same unit from two inputs: keep the worse state; a
+			// state not reported never replaces one that is.
 			act, p, v, why := twUnitJudge(u)
-			if v > a.Verdict {
+			oldNone, newNone := notReported(a.State), notReported(u.status)
+			if !newNone && (v > a.Verdict || oldNone) {
 				a.State, a.Activity, a.Progress, a.Verdict, a.Reason = u.status, act, p, v, why
 				units[u.id] = u
 			}
@@ -720,13 +767,29 @@ func (c *twCtlData) build() *Controller {
 		units[u.id] = u
 		ctl.Arrays = append(ctl.Arrays, a)
 	}
-	present := 0
-	seenPort := map[string]bool{}
+	// The same port from two inputs (`/c0 show` and `info c0
+	// drivestatus`): keep the worse reported state.
+	var ports []*twPortRow
+	portByID := map[string]int{}
 	for _, p := range c.portRows {
-		if seenPort[p.id] {
+		i, seen := portByID[p.id]
+		if !seen {
+			portByID[p.id] = len(ports)
+			ports = append(ports, p)
 			continue
 		}
-		seenPort[p.id] = true
+		old := ports[i]
+		if notReported(p.status) {
+			continue
+		}
+		_, ov, _, _ := twPortJudge(old, units[old.unit], &twCtlData{})
+		_, nv, _, _ := twPortJudge(p, units[p.unit], &twCtlData{})
+		if nv > ov || notReported(old.status) {
+			ports[i] = p
+		}
+	}
+	present := 0
+	for _, p := range ports {
 		role, v, why, skip := twPortJudge(p, units[p.unit], c)
 		if skip {
 			continue
