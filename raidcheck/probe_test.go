@@ -3,13 +3,15 @@ package raidcheck
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"opsagent/internal/fakecli"
 )
 
 // probeFake is a shell script standing in for a vendor CLI: for each known
@@ -26,53 +28,20 @@ type probeFake struct {
 // install writes the script into bin; its records land in rec.
 func (f probeFake) install(t *testing.T, bin, rec string) {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("#!/bin/sh\n")
-	b.WriteString("for a in \"$@\"; do printf '%s\\n' \"$a\"; done >> '" + filepath.Join(rec, f.name+".argv") + "'\n")
-	b.WriteString("echo -- >> '" + filepath.Join(rec, f.name+".argv") + "'\n")
-	b.WriteString("/usr/bin/env > '" + filepath.Join(rec, f.name+".env") + "'\n")
-	b.WriteString("pwd > '" + filepath.Join(rec, f.name+".pwd") + "'\n")
-	if f.sleep {
-		b.WriteString("exec /bin/sleep 30\n")
-	}
-	b.WriteString("case \"$*\" in\n")
-	keys := make([]string, 0, len(f.cmds))
-	for k := range f.cmds {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	tool := fakecli.Tool{Name: f.name, Exit: f.exit, Hang: f.sleep, Record: rec}
+	keys := slices.Sorted(maps.Keys(f.cmds))
 	for _, k := range keys {
 		abs, err := filepath.Abs(f.cmds[k])
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.WriteString("'" + k + "') /bin/cat '" + abs + "'; exit " + strconv.Itoa(f.exit) + ";;\n")
+		tool.Cases = append(tool.Cases, fakecli.Case{Pattern: fakecli.Exact(k), File: abs})
 	}
-	b.WriteString("*) echo \"" + f.name + ": unknown command: $*\" >&2; exit 2;;\nesac\n")
-	if err := os.WriteFile(filepath.Join(bin, f.name), []byte(b.String()), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	tool.Install(t, bin)
 }
 
 // probeArgv reads a fake's argv record: one []string per run.
-func probeArgv(t *testing.T, rec, name string) [][]string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(rec, name+".argv"))
-	if err != nil {
-		return nil
-	}
-	var runs [][]string
-	var cur []string
-	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-		if l == "--" {
-			runs = append(runs, cur)
-			cur = nil
-			continue
-		}
-		cur = append(cur, l)
-	}
-	return runs
-}
+func probeArgv(t *testing.T, rec, name string) [][]string { return fakecli.Runs(t, rec, name) }
 
 // probeHermetic skips the test if a real vendor CLI sits in one of the
 // usual install paths: the probe would find it.

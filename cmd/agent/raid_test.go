@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"opsagent/internal/fakecli"
 )
 
 // raidSamples is where the RAID samples live (copied from shared/raid-samples).
@@ -19,15 +21,11 @@ const raidSamples = "../../raidcheck/testdata"
 // directory "$dir/scenario" (a symlink the test repoints).
 func fakeCLI(t *testing.T, dir, name string, cases [][2]string) {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("#!/bin/sh\nS=" + filepath.Join(dir, "scenario") + "\nprintf '%s\\n' \"$*\" >> " + filepath.Join(dir, name+".calls") + "\ncase \"$*\" in\n")
+	tool := fakecli.Tool{Name: name}
 	for _, c := range cases {
-		b.WriteString("  " + c[0] + ") [ -f \"$S/" + c[1] + "\" ] && exec cat \"$S/" + c[1] + "\"; echo 'no such output' >&2; exit 1 ;;\n")
+		tool.Cases = append(tool.Cases, fakecli.Case{Pattern: c[0], File: filepath.Join(dir, "scenario", c[1])})
 	}
-	b.WriteString("  *) echo \"unsupported: $*\" >&2; exit 1 ;;\nesac\n")
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	tool.Install(t, dir)
 }
 
 // scenario fills a scenario directory with samples: name in scenario ->
