@@ -58,8 +58,8 @@ const (
 	// runs (or a supervisor will restart it) but that process or that
 	// supervisor is gone.
 	StateDead = "dead"
-	// StateUnknown: only reported by Status: the state file is unreadable;
-	// LastError says why.
+	// StateUnknown: only reported by Status: the state file is unreadable,
+	// or /proc cannot tell whether its vblade runs; LastError says why.
 	StateUnknown = "unknown"
 )
 
@@ -600,7 +600,12 @@ func statusOf(dir, alias string, shelf, slot int, supervised bool) ExportStatus 
 	es.Restarts, es.Since, es.LastError = st.Restarts, st.Since, st.LastError
 	switch st.State {
 	case StateRunning, StateStarting:
-		if ok, why, _ := verify(st.PID, st.identity); !ok {
+		ok, why, err := verify(st.PID, st.identity)
+		switch {
+		case err != nil:
+			// Whether it runs cannot be told: never call it dead.
+			es.State, es.LastError = StateUnknown, fmt.Sprintf("check pid %d: %v", st.PID, err)
+		case !ok:
 			es.State = StateDead
 			if es.LastError == "" {
 				es.LastError = fmt.Sprintf("pid %d %s", st.PID, why)

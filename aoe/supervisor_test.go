@@ -22,12 +22,16 @@ import (
 )
 
 // TestMain turns the test binary into a fake vblade when it is run through
-// a symlink named "vblade" (see newRig). A binary, unlike a "#!" script,
+// a symlink named "vblade" (see newRig), and into a helper of the /proc
+// tests when procHelperEnv is set. A binary, unlike a "#!" script,
 // shows itself in /proc/PID/exe and keeps its exact argv in
 // /proc/PID/cmdline, so the pid checks run as they do for the real vblade.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "vblade" {
 		os.Exit(fakeVblade())
+	}
+	if mode := os.Getenv(procHelperEnv); mode != "" {
+		os.Exit(procHelper(mode))
 	}
 	os.Exit(m.Run())
 }
