@@ -159,13 +159,16 @@ func splitCmdline(raw []byte) []string {
 	return strings.Split(string(raw), "\x00")
 }
 
+// reasonGone is the reason verify gives for a pid that runs nothing.
+const reasonGone = "is not running"
+
 // verify reports whether pid is still the process described by want. It
 // returns a reason when it is not; err is only set when /proc cannot be
 // read for another reason than the process being gone.
 func verify(pid int, want identity) (ok bool, reason string, err error) {
 	got, err := readIdentity(pid)
 	if errors.Is(err, errGone) {
-		return false, "is not running", nil
+		return false, reasonGone, nil
 	}
 	if err != nil {
 		return false, "", err

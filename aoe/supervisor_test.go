@@ -613,6 +613,57 @@ func TestSupervisorRestartAppliesConfig(t *testing.T) {
 	}
 }
 
+// TestSupervisorRestartThenStop: a Stop soon after a Restart (while the
+// supervisor has not yet seen the request, is stopping the old vblade, or
+// has just started the new one) ends stopped: Restart gets its answer at
+// once instead of waiting 8 s for a start the mark prevents, and Stop
+// returns without error (the old pid being gone already is no error) and
+// with no vblade left running.
+func TestSupervisorRestartThenStop(t *testing.T) {
+	g := newRig(t)
+	g.supervise()
+	g.waitRunning("apollo", 0)
+	g.waitRunning("hermes", 0)
+	cfg := g.config()
+	for _, delay := range []time.Duration{0, 10 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond} {
+		t.Run(delay.String(), func(t *testing.T) {
+			if _, _, err := Start(g.runDir, "apollo", cfg, g.vblade); err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			type result struct {
+				err  error
+				took time.Duration
+			}
+			restarted := make(chan result, 1)
+			t0 := time.Now()
+			go func() {
+				err := Restart(g.runDir, "apollo", cfg, g.vblade)
+				restarted <- result{err, time.Since(t0)}
+			}()
+			time.Sleep(delay)
+			if err := Stop(g.runDir, "apollo"); err != nil {
+				t.Errorf("Stop %s after Restart: %v", delay, err)
+			}
+			// Stop returned: no vblade of apollo may run.
+			for _, rec := range g.starts(1) {
+				if alive(rec.PID) {
+					t.Errorf("vblade pid %d of apollo runs after Stop returned", rec.PID)
+				}
+			}
+			r := <-restarted
+			if r.took > 3*time.Second {
+				t.Errorf("Restart took %s (%v), want its answer within 3 s", r.took.Round(time.Millisecond), r.err)
+			}
+			if r.err != nil && !errors.Is(r.err, ErrNotStarted) {
+				t.Errorf("Restart = %v, want nil or ErrNotStarted", r.err)
+			}
+			if st := g.state("apollo"); st.State != StateStopped || st.PID != 0 {
+				t.Errorf("state after Stop: %s pid %d, want stopped", st.State, st.PID)
+			}
+		})
+	}
+}
+
 func TestSupervisorRefusesSecondRun(t *testing.T) {
 	g := newRig(t)
 	g.supervise()
