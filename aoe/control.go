@@ -60,8 +60,8 @@ const (
 	// runs (or a supervisor will restart it) but that process or that
 	// supervisor is gone.
 	StateDead = "dead"
-	// StateUnknown: only reported by Status: the state file is unreadable;
-	// LastError says why.
+	// StateUnknown: only reported by Status: the state file is unreadable,
+	// or /proc cannot tell whether its vblade runs; LastError says why.
 	StateUnknown = "unknown"
 )
 
@@ -93,6 +93,9 @@ const (
 	// before it calls it running: an exit sooner is a start failure, as
 	// with MinUptime under a supervisor.
 	unsupervisedCheck = time.Second
+	// supervisorLag is how long a supervisor may take to see a stop mark
+	// (its poll, 1 s by default) beyond the stop of the vblade itself.
+	supervisorLag = 2 * time.Second
 	// waitStep is the poll interval of the control commands.
 	waitStep = 20 * time.Millisecond
 )
@@ -271,6 +274,14 @@ func awaitRequest(dir, alias, nonce string, supPID int, timeout time.Duration) (
 			case StateRunning:
 				return st.PID, nil
 			case StateStarting:
+			case StateStopped:
+				// A stop mark (a Stop after this request) or the
+				// supervisor's shutdown overtook the request.
+				why := "the supervisor stopped"
+				if marked(dir, alias) {
+					why = "a stop came before it ran again"
+				}
+				return 0, fmt.Errorf("%w: %s stopped: %s", ErrNotStarted, alias, why)
 			default:
 				return 0, fmt.Errorf("%w: %s %s: %s", ErrNotStarted, alias, st.State, st.LastError)
 			}
@@ -296,7 +307,11 @@ func terminate(pid int, id identity, grace time.Duration) error {
 		return fmt.Errorf("aoe: check pid %d: %w", pid, err)
 	}
 	if !ok {
-		return fmt.Errorf("%w: pid %d %s; nothing signalled", ErrStalePID, pid, why)
+		err := fmt.Errorf("%w: pid %d %s; nothing signalled", ErrStalePID, pid, why)
+		if why == reasonGone {
+			return goneError{err}
+		}
+		return err
 	}
 	if err := sendSignal(pid, syscall.SIGTERM); errors.Is(err, errGone) {
 		return nil
@@ -319,6 +334,13 @@ func terminate(pid int, id identity, grace time.Duration) error {
 	return fmt.Errorf("%w: pid %d", ErrStillRunning, pid)
 }
 
+// goneError is the ErrStalePID of a pid that runs nothing at all any more:
+// errors.Is finds both ErrStalePID and errGone.
+type goneError struct{ error }
+
+func (e goneError) Unwrap() error        { return e.error }
+func (e goneError) Is(target error) bool { return target == errGone }
+
 // waitGone waits up to d for pid to stop being the process id.
 func waitGone(pid int, id identity, d time.Duration) bool {
 	deadline := time.Now().Add(d)
@@ -340,8 +362,11 @@ func waitGone(pid int, id identity, d time.Duration) bool {
 // time); otherwise nothing is signalled and the error wraps ErrStalePID
 // (the mark is written all the same). SIGTERM is followed by SIGKILL after
 // 5 s. With no supervisor running, Stop also records the export stopped
-// in its state file. Stop works whether or not a supervisor runs, and
-// whether or not alias is in the current config.
+// in its state file; with one, Stop then waits (a few seconds at most)
+// until the supervisor records it stopped, and a recorded vblade that has
+// already exited is no error (the supervisor reaped it). Stop works
+// whether or not a supervisor runs, and whether or not alias is in the
+// current config.
 func Stop(runDir, alias string) error {
 	if err := checkAliasName(alias); err != nil {
 		return err
@@ -374,6 +399,21 @@ func kill(dir, alias string) error {
 		return nil
 	}
 	kerr := terminate(st.PID, st.identity, stopTimeout)
+	if supervised && st.Supervised {
+		// The supervisor's child. Gone already is no error: the
+		// supervisor reaped it (a restart it was doing, or a crash),
+		// and the mark keeps it from starting another. It may also
+		// have started the next vblade just before the mark: wait
+		// until it records the export stopped, so that Stop returns
+		// with no vblade running in either case.
+		if errors.Is(kerr, errGone) {
+			kerr = nil
+		}
+		if kerr != nil {
+			return kerr
+		}
+		return awaitStopped(dir, alias, stopTimeout+killWait+supervisorLag)
+	}
 	if !supervised && (kerr == nil || errors.Is(kerr, ErrStalePID)) {
 		// Nobody else keeps this file: record what happened.
 		st.State, st.PID, st.Since = StateStopped, 0, time.Now()
@@ -382,6 +422,22 @@ func kill(dir, alias string) error {
 		}
 	}
 	return kerr
+}
+
+// awaitStopped waits until the state file of alias shows no vblade
+// running or starting.
+func awaitStopped(dir, alias string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := readState(dir, alias)
+		if err != nil || (st.State != StateRunning && st.State != StateStarting) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %s: the supervisor still shows pid %d %s %s after the stop mark", ErrStillRunning, alias, st.PID, st.State, timeout)
+		}
+		time.Sleep(waitStep)
+	}
 }
 
 // Start clears the stop mark of alias and makes sure its vblade runs.
@@ -490,7 +546,8 @@ func startDetached(dir, alias string, exp Export, shelf int, vblade string) (int
 // mark and applying a changed config. With a live supervisor it leaves a
 // request (RunDir/aoe/<alias>.restart): the supervisor stops its child,
 // re-reads its config file and starts the export at once, without backoff;
-// Restart waits for the export to run again. With none, Restart ends the
+// Restart waits for the export to run again. A Stop before it runs again
+// wins: Restart then returns ErrNotStarted saying so. With none, Restart ends the
 // recorded vblade the way Stop does (a stale pid is not signalled) and
 // then calls Start with cfg.
 func Restart(runDir, alias string, cfg *Config, vblade string) error {
@@ -581,7 +638,12 @@ func statusOf(dir, alias string, shelf, slot int, supervised bool) ExportStatus 
 	es.Restarts, es.Since, es.LastError = st.Restarts, st.Since, st.LastError
 	switch st.State {
 	case StateRunning, StateStarting:
-		if ok, why, _ := verify(st.PID, st.identity); !ok {
+		ok, why, err := verify(st.PID, st.identity)
+		switch {
+		case err != nil:
+			// Whether it runs cannot be told: never call it dead.
+			es.State, es.LastError = StateUnknown, fmt.Sprintf("check pid %d: %v", st.PID, err)
+		case !ok:
 			es.State = StateDead
 			if es.LastError == "" {
 				es.LastError = fmt.Sprintf("pid %d %s", st.PID, why)

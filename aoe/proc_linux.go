@@ -18,14 +18,44 @@ import (
 // right after the start, when the pid is certainly the vblade just
 // exec'd, and compared before every signal.
 //
+// The executable is compared by the device and inode of the file
+// /proc/PID/exe opens, not by the text of that link: the text depends on
+// who reads it. A reader in another mount namespace than the process
+// (every `ip netns exec`, systemd's private mounts, a container exec)
+// that is also chrooted gets the path from the root of the process's
+// namespace, e.g. /var/tmp/root/usr/sbin/vblade where the supervisor read
+// /usr/sbin/vblade. Exe is kept for messages, and compared only for a
+// state file written before ExeDev and ExeIno were recorded.
+//
 // For a binary, Exe is the vblade binary and Cmdline the argv it was
 // started with. For a "#!" script (a stand-in for vblade) the kernel runs
 // the interpreter: Exe is the interpreter and Cmdline starts with it. Both
 // cases compare the same way, since both sides come from /proc.
 type identity struct {
 	Exe       string   `json:"exe,omitempty"`
+	ExeDev    uint64   `json:"exe_dev,omitempty"`
+	ExeIno    uint64   `json:"exe_ino,omitempty"`
 	Cmdline   []string `json:"cmdline,omitempty"`
 	StartTime uint64   `json:"start_time,omitempty"`
+}
+
+// errProcNamespace: the /proc mounted here belongs to another pid namespace
+// than this process (`unshare --pid` without a new /proc mount, a container
+// given the host's /proc), so /proc/PID is not the process PID names for
+// kill(2), and no identity read from it can be trusted.
+var errProcNamespace = errors.New("aoe: /proc shows another pid namespace")
+
+// checkProcNamespace makes sure /proc numbers processes as this process
+// sees them: /proc/self must name the pid getpid returns.
+func checkProcNamespace() error {
+	self, err := os.Readlink("/proc/self")
+	if err != nil {
+		return fmt.Errorf("%w: /proc/self: %w", errProcNamespace, err)
+	}
+	if pid := strconv.Itoa(os.Getpid()); self != pid {
+		return fmt.Errorf("%w: /proc/self is %s, this process is pid %s (mount a /proc of this pid namespace)", errProcNamespace, self, pid)
+	}
+	return nil
 }
 
 // errGone means the pid names no live process (none at all, or a zombie
@@ -42,6 +72,9 @@ const deletedSuffix = " (deleted)"
 func readIdentity(pid int) (identity, error) {
 	if pid <= 0 {
 		return identity{}, errGone
+	}
+	if err := checkProcNamespace(); err != nil {
+		return identity{}, err
 	}
 	base := "/proc/" + strconv.Itoa(pid)
 	stat, err := os.ReadFile(base + "/stat")
@@ -65,6 +98,19 @@ func readIdentity(pid int) (identity, error) {
 		}
 		return identity{}, err
 	}
+	// stat follows the link the way the kernel does, to the file the
+	// process runs, whatever its path looks like from here.
+	fi, err := os.Stat(base + "/exe")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			return identity{}, errGone
+		}
+		return identity{}, err
+	}
+	sys, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return identity{}, fmt.Errorf("%s/exe: no device and inode", base)
+	}
 	raw, err := os.ReadFile(base + "/cmdline")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
@@ -74,6 +120,8 @@ func readIdentity(pid int) (identity, error) {
 	}
 	return identity{
 		Exe:       strings.TrimSuffix(exe, deletedSuffix),
+		ExeDev:    uint64(sys.Dev),
+		ExeIno:    uint64(sys.Ino),
 		Cmdline:   splitCmdline(raw),
 		StartTime: start,
 	}, nil
@@ -111,13 +159,16 @@ func splitCmdline(raw []byte) []string {
 	return strings.Split(string(raw), "\x00")
 }
 
+// reasonGone is the reason verify gives for a pid that runs nothing.
+const reasonGone = "is not running"
+
 // verify reports whether pid is still the process described by want. It
 // returns a reason when it is not; err is only set when /proc cannot be
 // read for another reason than the process being gone.
 func verify(pid int, want identity) (ok bool, reason string, err error) {
 	got, err := readIdentity(pid)
 	if errors.Is(err, errGone) {
-		return false, "is not running", nil
+		return false, reasonGone, nil
 	}
 	if err != nil {
 		return false, "", err
@@ -127,7 +178,10 @@ func verify(pid int, want identity) (ok bool, reason string, err error) {
 		// Nothing was recorded (the process had already exited when the
 		// start was recorded): nothing can prove it is ours.
 		return false, "has no recorded identity", nil
-	case got.Exe != want.Exe:
+	case want.ExeIno != 0 && (got.ExeDev != want.ExeDev || got.ExeIno != want.ExeIno):
+		return false, fmt.Sprintf("runs %s (device %d inode %d), not %s (device %d inode %d)", got.Exe, got.ExeDev, got.ExeIno, want.Exe, want.ExeDev, want.ExeIno), nil
+	case want.ExeIno == 0 && got.Exe != want.Exe:
+		// A state file of an older agent: only the link text is known.
 		return false, fmt.Sprintf("runs %s, not %s", got.Exe, want.Exe), nil
 	case !slices.Equal(got.Cmdline, want.Cmdline):
 		return false, fmt.Sprintf("has command line %q, not %q", got.Cmdline, want.Cmdline), nil
@@ -182,7 +236,7 @@ func startedIdentity(pid int) (identity, error) {
 	deadline := time.Now().Add(200 * time.Millisecond)
 	for {
 		id, err := readIdentity(pid)
-		if err != nil || (len(id.Cmdline) > 0 && id.Exe != "") || time.Now().After(deadline) {
+		if err != nil || (len(id.Cmdline) > 0 && id.ExeIno != 0) || time.Now().After(deadline) {
 			return id, err
 		}
 		time.Sleep(time.Millisecond)

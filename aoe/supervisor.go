@@ -253,7 +253,10 @@ type child struct {
 	then     after
 	killAt   time.Time // SIGKILL deadline while stopping
 	request  string    // last request acted on, echoed in the state file
-	pending  string    // request to echo once the pending start happens
+	// pending is a request still to be answered: by the start that
+	// follows the stop in progress, or, when a stop mark overtook the
+	// request, by the state file that shows the export stopped.
+	pending string
 }
 
 // exitEvent reports that the child of a start has exited.
@@ -349,7 +352,7 @@ func (r *run) due() {
 			}
 		case c.state == StateBackoff && !now.Before(c.retryAt):
 			if marked(r.dir, c.alias) {
-				r.setState(c, StateStopped)
+				r.stayStopped(c)
 				continue
 			}
 			r.start(c, true, "")
@@ -398,11 +401,14 @@ func (r *run) poll() {
 		switch {
 		case c.proc != nil && !c.stopping:
 			r.log.Info("export marked stopped; stopping vblade", "alias", c.alias, "pid", c.proc.Pid)
-			r.signal(c, thenStay, "")
+			r.signal(c, thenStay, c.pending)
 		case c.stopping && c.then == thenStart:
-			c.then, c.pending = thenStay, ""
-		case c.state == StateBackoff:
-			r.setState(c, StateStopped)
+			// A restart in progress: it ends stopped, and its requester
+			// is answered then (not left waiting for a start that never
+			// comes).
+			c.then = thenStay
+		case c.proc == nil && (c.state == StateBackoff || c.pending != ""):
+			r.stayStopped(c)
 		}
 	}
 }
@@ -410,12 +416,14 @@ func (r *run) poll() {
 // request acts on a start or restart request for alias. A start request
 // for a running export only acknowledges it.
 func (r *run) request(alias string, restart bool, nonce string, isMarked bool) {
+	c := r.child(alias)
 	if isMarked {
-		// Stop came after the request; the mark wins.
+		// Stop came after the request; the mark wins. poll answers the
+		// request once the export is stopped.
 		r.log.Info("ignoring request for an export marked stopped", "alias", alias)
+		c.pending = nonce
 		return
 	}
-	c := r.child(alias)
 	kind := "start"
 	if restart {
 		kind = "restart"
@@ -579,16 +587,18 @@ func (r *run) exited(ev exitEvent) {
 		c.exitErr = ""
 		if c.then == thenStart && !marked(r.dir, c.alias) {
 			c.failures = 0
-			r.start(c, true, c.pending)
+			nonce := c.pending
+			c.pending = ""
+			r.start(c, true, nonce)
 			return
 		}
-		r.setState(c, StateStopped)
+		r.stayStopped(c)
 		return
 	}
 	if marked(r.dir, c.alias) {
 		r.log.Info("vblade exited; export is marked stopped", "alias", c.alias, "pid", pid, "status", desc)
 		c.exitErr = ""
-		r.setState(c, StateStopped)
+		r.stayStopped(c)
 		return
 	}
 	if up >= r.s.StableAfter {
@@ -599,6 +609,15 @@ func (r *run) exited(ev exitEvent) {
 		msg = "start failure: " + desc
 	}
 	r.failed(c, pid, msg)
+}
+
+// stayStopped records c stopped and answers a request the stop overtook:
+// its requester sees the export stopped instead of waiting for a start.
+func (r *run) stayStopped(c *child) {
+	if c.pending != "" {
+		c.request, c.pending = c.pending, ""
+	}
+	r.setState(c, StateStopped)
 }
 
 // failed puts c in backoff after a failed start or an exit.
@@ -722,8 +741,8 @@ func (r *run) shutdown() {
 		}
 	}
 	for _, c := range r.children {
-		if c.state != StateStopped {
-			r.setState(c, StateStopped)
+		if c.state != StateStopped || c.pending != "" {
+			r.stayStopped(c)
 		}
 	}
 }

@@ -22,12 +22,16 @@ import (
 )
 
 // TestMain turns the test binary into a fake vblade when it is run through
-// a symlink named "vblade" (see newRig). A binary, unlike a "#!" script,
+// a symlink named "vblade" (see newRig), and into a helper of the /proc
+// tests when procHelperEnv is set. A binary, unlike a "#!" script,
 // shows itself in /proc/PID/exe and keeps its exact argv in
 // /proc/PID/cmdline, so the pid checks run as they do for the real vblade.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "vblade" {
 		os.Exit(fakeVblade())
+	}
+	if mode := os.Getenv(procHelperEnv); mode != "" {
+		os.Exit(procHelper(mode))
 	}
 	os.Exit(m.Run())
 }
@@ -606,6 +610,57 @@ func TestSupervisorRestartAppliesConfig(t *testing.T) {
 	}
 	if h := g.state("hermes"); h.State != StateRunning || marked(aoeDir(g.runDir), "hermes") {
 		t.Errorf("hermes after Restart: %s, marked %v; want running, no mark", h.State, marked(aoeDir(g.runDir), "hermes"))
+	}
+}
+
+// TestSupervisorRestartThenStop: a Stop soon after a Restart (while the
+// supervisor has not yet seen the request, is stopping the old vblade, or
+// has just started the new one) ends stopped: Restart gets its answer at
+// once instead of waiting 8 s for a start the mark prevents, and Stop
+// returns without error (the old pid being gone already is no error) and
+// with no vblade left running.
+func TestSupervisorRestartThenStop(t *testing.T) {
+	g := newRig(t)
+	g.supervise()
+	g.waitRunning("apollo", 0)
+	g.waitRunning("hermes", 0)
+	cfg := g.config()
+	for _, delay := range []time.Duration{0, 10 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond} {
+		t.Run(delay.String(), func(t *testing.T) {
+			if _, _, err := Start(g.runDir, "apollo", cfg, g.vblade); err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			type result struct {
+				err  error
+				took time.Duration
+			}
+			restarted := make(chan result, 1)
+			t0 := time.Now()
+			go func() {
+				err := Restart(g.runDir, "apollo", cfg, g.vblade)
+				restarted <- result{err, time.Since(t0)}
+			}()
+			time.Sleep(delay)
+			if err := Stop(g.runDir, "apollo"); err != nil {
+				t.Errorf("Stop %s after Restart: %v", delay, err)
+			}
+			// Stop returned: no vblade of apollo may run.
+			for _, rec := range g.starts(1) {
+				if alive(rec.PID) {
+					t.Errorf("vblade pid %d of apollo runs after Stop returned", rec.PID)
+				}
+			}
+			r := <-restarted
+			if r.took > 3*time.Second {
+				t.Errorf("Restart took %s (%v), want its answer within 3 s", r.took.Round(time.Millisecond), r.err)
+			}
+			if r.err != nil && !errors.Is(r.err, ErrNotStarted) {
+				t.Errorf("Restart = %v, want nil or ErrNotStarted", r.err)
+			}
+			if st := g.state("apollo"); st.State != StateStopped || st.PID != 0 {
+				t.Errorf("state after Stop: %s pid %d, want stopped", st.State, st.PID)
+			}
+		})
 	}
 }
 

@@ -87,13 +87,14 @@ func (r *aoeRig) status(t *testing.T) aoeStatusLine {
 
 // aoeStatusLine is one export of `agent aoe status --json`.
 type aoeStatusLine struct {
-	Alias    string    `json:"alias"`
-	Shelf    int       `json:"shelf"`
-	Slot     int       `json:"slot"`
-	PID      int       `json:"pid"`
-	State    string    `json:"state"`
-	Restarts int       `json:"restarts"`
-	Since    time.Time `json:"since"`
+	Alias     string    `json:"alias"`
+	Shelf     int       `json:"shelf"`
+	Slot      int       `json:"slot"`
+	PID       int       `json:"pid"`
+	State     string    `json:"state"`
+	Restarts  int       `json:"restarts"`
+	Since     time.Time `json:"since"`
+	LastError string    `json:"last_error"`
 }
 
 // read reads sector 0 of 7.3 once.
