@@ -20,7 +20,10 @@ const JSONFormat = 1
 //
 //	format, start_time, agent_version, host, kind, config, outline,
 //	[limit], [report_level], number_of_entries{total, added, removed,
-//	changed, [unreadable]}, [added], [removed], [changed], [details],
+//	changed, [unreadable], [metadata_only], [unexplained],
+//	[package_mismatch]}, [provenance{[backend], [note], paths{path:
+//	{class, [package], [version], [reason]}}, [packages]}], [added],
+//	[removed], [changed], [details],
 //	[problems], baseline{path, blake3}, [new_baseline{path, blake3}],
 //	databases{path: {blake3}}, end_time, run_time_seconds
 //
@@ -129,7 +132,13 @@ func (j *jsonWriter) report() {
 	if r.MetadataOnly > 0 {
 		j.kn("metadata_only", int64(r.MetadataOnly))
 	}
+	if r.Provenance != nil && r.Kind != KindInit {
+		u, m := r.Unexplained()
+		j.kn("unexplained", int64(u))
+		j.kn("package_mismatch", int64(m))
+	}
 	j.close('}')
+	j.provenance()
 	if r.Level.atLeast(LevelListEntries) && r.Kind != KindInit {
 		for _, s := range []struct {
 			kind scanner.ChangeKind

@@ -53,6 +53,9 @@ const foldAt = 78
 // of a clean check is left out, so mail filters can match the whole clean
 // subject.
 func Subject(host string, r *Report) string {
+	if s, ok := provenanceSubject(r); ok {
+		return "[agent] " + host + ": " + s
+	}
 	s := Summary(r)
 	if r.Kind != KindInit && !r.differences() {
 		// Summary says "no differences (N entries)"; the count is noise here.

@@ -133,6 +133,9 @@ type Report struct {
 	// (an unreadable previous baseline was replaced, the report could not
 	// be kept); each is one line under the outline.
 	Notices []string
+	// Provenance is who made each change (package classification); nil
+	// when the run did not classify.
+	Provenance *ProvenanceInfo
 
 	Level         Level         // report_level
 	Base16        bool          // report_base16: hashes in lower-case hex instead of base64

@@ -69,6 +69,7 @@ func (t *textWriter) report() {
 	t.line("")
 	t.summary()
 	if r.Level.atLeast(LevelListEntries) && r.Kind != KindInit {
+		t.provenance()
 		t.lists()
 		if r.Level.atLeast(LevelChangedAttributes) && r.differences() {
 			t.details()
