@@ -390,6 +390,14 @@ var optionDefs = []optionDef{
 	},
 	stringOpt("ionice", valRest, func(o *Options) *string { return &o.IONice }, DefaultIONice, checkIONice),
 	stringOpt("run_dir", valRest, func(o *Options) *string { return &o.RunDir }, DefaultRunDir, notEmpty("run_dir")),
+	stringOpt("package_check", valRest, func(o *Options) *string { return &o.PackageCheck }, "",
+		oneOf("package_check (yes or no)", "yes", "no")),
+	stringOpt("package_admindir", valRest, func(o *Options) *string { return &o.PackageAdminDir }, "", notEmpty("package_admindir")),
+	stringOpt("package_log", valRest, func(o *Options) *string { return &o.PackageLog }, "", notEmpty("package_log")),
+	stringOpt("report_explained", valRest, func(o *Options) *string { return &o.ReportExplained }, "",
+		oneOf("report_explained (list, summary or none)", "list", "summary", "none")),
+	stringOpt("mail_on", valRest, func(o *Options) *string { return &o.MailOn }, "",
+		oneOf("mail_on (changes or unexplained)", "changes", "unexplained")),
 }
 
 func withNotice(d optionDef, notice string) optionDef { d.notice = notice; d.get = nil; return d }

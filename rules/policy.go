@@ -87,8 +87,14 @@ type Options struct {
 	ConfigVersion            string
 
 	// more agent options
-	MailClean bool   // mail_clean: also mail reports without changes
-	RunDir    string // run_dir, default /run/agent
+	MailClean bool // mail_clean: also mail reports without changes
+	// Package provenance (README "After package updates").
+	PackageCheck    string // package_check: yes|no; "" = yes where a package manager is found
+	PackageAdminDir string // package_admindir: dpkg's admin dir; "" = /var/lib/dpkg
+	PackageLog      string // package_log: dpkg's log; "" = /var/log/dpkg.log
+	ReportExplained string // report_explained: list|summary|none; "" = summary
+	MailOn          string // mail_on: changes|unexplained; "" = unexplained
+	RunDir          string // run_dir, default /run/agent
 
 	// more AIDE options, kept so that Format reproduces them
 	NumWorkersPercent           int     // num_workers given as "N%"; 0 = not given as a percentage
