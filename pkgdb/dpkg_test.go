@@ -203,9 +203,9 @@ func TestDpkgInstalledRoot(t *testing.T) {
 			{"/usr/bin/tp-legacy", []string{"tp@/usr/bin/tp-legacy"}}, // merged-/usr
 			{"/usr/lib/tp/libtp.so", []string{"tp-lib:" + arch + "@/usr/lib/tp/libtp.so"}},
 			{"/lib/tp/libtp.so", []string{"tp-lib:" + arch + "@/lib/tp/libtp.so"}}, // merged-/usr
-			{"/usr/bin/tp", []string{"tp-divert@/usr/bin/tp"}},                      // diverted
-			{"/usr/bin/tp.distrib", []string{"tp@/usr/bin/tp.distrib"}},             // the original
-			{"/var/lib/tp/state", nil},                                              // postinst's
+			{"/usr/bin/tp", []string{"tp-divert@/usr/bin/tp"}},                     // diverted
+			{"/usr/bin/tp.distrib", []string{"tp@/usr/bin/tp.distrib"}},            // the original
+			{"/var/lib/tp/state", nil},                                             // postinst's
 			{"/usr/bin/nothing", nil},
 		} {
 			if got := owners(d, tc.path); !reflect.DeepEqual(got, tc.want) {
@@ -468,4 +468,87 @@ func TestDpkgDamaged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDpkgHostAgreesWithDpkgQuery compares Owners on this host's own dpkg
+// database with dpkg-query -S for a sample of paths, both spellings on a
+// merged-/usr host.
+func TestDpkgHostAgreesWithDpkgQuery(t *testing.T) {
+	if _, err := os.Stat("/var/lib/dpkg/status"); err != nil {
+		t.Skip("no dpkg database on this host:", err)
+	}
+	if _, err := exec.LookPath("dpkg-query"); err != nil {
+		t.Skip("dpkg-query not installed:", err)
+	}
+	d, err := OpenDpkg(DpkgOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stride := len(d.entries)/300 + 1
+	var sample []string
+	for i := 0; i < len(d.entries); i += stride {
+		p := d.entries[i].path
+		_, from := d.divFrom[d.canon(p)]
+		_, to := d.divTo[d.canon(p)]
+		if from || to || strings.ContainsAny(p, "*?[]\\,:") || p == "/" {
+			continue
+		}
+		sample = append(sample, p)
+	}
+	// query maps each path to the packages dpkg-query -S names for it.
+	query := func(paths []string) map[string][]string {
+		out, _ := exec.Command("dpkg-query", append([]string{"-S"}, paths...)...).Output() // exit 1: some not found
+		m := map[string][]string{}
+		for _, line := range strings.Split(string(out), "\n") {
+			pkgs, p, ok := strings.Cut(line, ": ")
+			if !ok || strings.HasPrefix(line, "diversion by") {
+				continue
+			}
+			m[p] = append(m[p], strings.Split(pkgs, ", ")...)
+		}
+		return m
+	}
+	// The merged directories, found here independently of OpenDpkg.
+	var merged []string
+	for _, dir := range mergedUsrDirs {
+		if target, err := os.Readlink(dir); err == nil && strings.TrimPrefix(target, "/") == "usr"+dir {
+			merged = append(merged, dir)
+		}
+	}
+	alias := func(p string) string {
+		for _, dir := range merged {
+			if rest, ok := strings.CutPrefix(p, dir); ok && (rest == "" || rest[0] == '/') {
+				return "/usr" + p
+			}
+		}
+		for _, dir := range merged {
+			if rest, ok := strings.CutPrefix(p, "/usr"+dir); ok && (rest == "" || rest[0] == '/') {
+				return dir + rest
+			}
+		}
+		return ""
+	}
+	var aliases []string
+	for _, p := range sample {
+		if a := alias(p); a != "" {
+			aliases = append(aliases, a)
+		}
+	}
+	got := query(append(sample, aliases...))
+	for _, p := range sample {
+		want := map[string]bool{}
+		for _, q := range []string{p, alias(p)} {
+			for _, pkg := range got[q] {
+				want[pkg] = true
+			}
+		}
+		have := map[string]bool{}
+		for _, f := range d.Owners(p) {
+			have[f.Package] = true
+		}
+		if !reflect.DeepEqual(have, want) {
+			t.Errorf("Owners(%s) = %v, dpkg-query -S says %v", p, have, want)
+		}
+	}
+	t.Logf("%d paths compared (%d with a merged-/usr alias)", len(sample), len(aliases))
 }
