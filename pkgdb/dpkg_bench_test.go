@@ -1,0 +1,31 @@
+package pkgdb
+
+import (
+	"os"
+	"runtime"
+	"testing"
+)
+
+// BenchmarkOpenDpkg opens this machine's real dpkg database and reports
+// the heap the open DB keeps (heap-MB) and its size (paths, pkgs).
+func BenchmarkOpenDpkg(b *testing.B) {
+	if _, err := os.Stat("/var/lib/dpkg/status"); err != nil {
+		b.Skip("no dpkg database on this host:", err)
+	}
+	var d *Dpkg
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for b.Loop() {
+		var err error
+		if d, err = OpenDpkg(DpkgOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
+	b.ReportMetric(float64(len(d.paths)), "paths")
+	b.ReportMetric(float64(len(d.pkgs)), "pkgs")
+	runtime.KeepAlive(d)
+}
