@@ -196,9 +196,13 @@ func (c *rpmCapped) Write(b []byte) (int, error) {
 // readDNFLogs parses p and its rotated siblings (p.1, p-20240101, with or
 // without .gz) into one list of runs, oldest first.
 func readDNFLogs(p string) ([]Run, error) {
-	names, err := filepath.Glob(p + "[.-]*")
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
+	var names []string
+	for _, pat := range []string{p + ".*", p + "-*"} {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		names = append(names, m...)
 	}
 	names = append(names, p)
 	var runs []Run

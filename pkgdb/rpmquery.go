@@ -98,6 +98,7 @@ func ParseRPMQuery(r io.Reader, name string) ([]RPMHeader, error) {
 	p := &rpmScanner{r: bufio.NewReader(r), line: 1}
 	var out []RPMHeader
 	var cur *RPMHeader
+	curLine := 0 // where cur's P record starts
 	for {
 		start := p.line
 		fields, err := p.record()
@@ -106,6 +107,7 @@ func ParseRPMQuery(r io.Reader, name string) ([]RPMHeader, error) {
 		}
 		if err == io.EOF {
 			if cur != nil {
+				start = curLine
 				return nil, fail("package %s: output ends before its E record", cur.Name)
 			}
 			return out, nil
@@ -122,7 +124,7 @@ func ParseRPMQuery(r io.Reader, name string) ([]RPMHeader, error) {
 			if err != nil {
 				return nil, fail("%v", err)
 			}
-			cur = &h
+			cur, curLine = &h, start
 		case "F":
 			if cur == nil {
 				return nil, fail("F record outside a package")
