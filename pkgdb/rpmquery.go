@@ -24,8 +24,9 @@ var ErrRPMQuery = errors.New("pkgdb: malformed rpm query output")
 // truncated dump is an error rather than a package with fewer files.
 // Records are fields separated by one space and end at a newline. Numbers
 // are bare decimal; every string goes through rpm's shescape formatter,
-// which wraps it in single quotes and spells an embedded quote as '\'',
-// so a space, tab or newline inside a path is data, not a separator
+// which wraps it in single quotes and ends the quoting around an embedded
+// quote, escaping it with a backslash (see rpmScanner.record), so a space,
+// tab or newline inside a path is data, not a separator
 // (rpmbuild refuses such names, but other builders do not). Only old,
 // universal tags and formatters are used (shescape and LONGFILESIZES date
 // from rpm 4.6), so that the same format works on every RPM distro.
@@ -41,7 +42,7 @@ var ErrRPMQuery = errors.New("pkgdb: malformed rpm query output")
 // P fields: name, epoch ("-" for none), version, release, arch ("-" for
 // none), INSTALLTIME, INSTALLTID (both seconds since the epoch),
 // FILEDIGESTALGO. F fields: FILEMODES, FILEFLAGS, FILESTATES,
-// LONGFILESIZES, owner, group, hex digest ('' for none), link target,
+// LONGFILESIZES, owner, group, hex digest (empty for none), link target,
 // path.
 const rpmQueryFormat = `P %{NAME:shescape} %|EPOCH?{%{EPOCH}}:{-}| %{VERSION:shescape} %{RELEASE:shescape} %|ARCH?{%{ARCH:shescape}}:{-}| %|INSTALLTIME?{%{INSTALLTIME}}:{0}| %|INSTALLTID?{%{INSTALLTID}}:{0}| %|FILEDIGESTALGO?{%{FILEDIGESTALGO}}:{1}|\n` +
 	`[F %{FILEMODES} %{FILEFLAGS} %{FILESTATES} %{LONGFILESIZES} %{FILEUSERNAME:shescape} %{FILEGROUPNAME:shescape} %{FILEDIGESTS:shescape} %{FILELINKTOS:shescape} %{FILENAMES:shescape}\n]` +
@@ -332,7 +333,9 @@ func (s *rpmScanner) record() ([]string, error) {
 			fields = append(fields, string(b))
 			b, quoted = b[:0], false
 		case '\'':
-			// 'text' up to the closing quote; '\'' continues it with a quote.
+			// A quoted part runs to the next quote. shescape spells
+			// the name it's as:
+			//	'it'\''s'
 			for {
 				q, err := s.r.ReadByte()
 				if err != nil {
