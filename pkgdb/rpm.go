@@ -17,9 +17,9 @@ import (
 	"time"
 )
 
-// ErrRPMAbsent means there is no rpm binary to ask: the host has no rpm
-// package database the backend can read.
-var ErrRPMAbsent = errors.New("pkgdb: rpm not found")
+// ErrRPMAbsent means there is no rpm binary to ask or no database for it
+// to read: the host has no rpm package database.
+var ErrRPMAbsent = errors.New("pkgdb: no rpm package database")
 
 // RPMOptions configures OpenRPM. The zero value reads the host's database
 // with the rpm found on PATH.
@@ -76,7 +76,10 @@ type RPM struct {
 }
 
 // OpenRPM runs rpm to read the installed packages and their files, reads
-// dnf's log when present, and indexes both. Errors: ErrRPMAbsent, a failed
+// dnf's log when present, and indexes both. Reading may leave rpm's lock
+// and SQLite shared-memory files in the database directory (Records
+// reports them), nothing else. Errors: ErrRPMAbsent (no rpm, or no
+// non-empty database directory), a failed
 // or timed-out rpm run (with the first line rpm wrote on stderr), output
 // that does not parse (ErrRPMQuery, naming the line), a damaged log
 // (ErrDNFLog), or ctx's error.
@@ -106,14 +109,6 @@ func OpenRPM(ctx context.Context, opts RPMOptions) (*RPM, error) {
 	if timeout <= 0 {
 		timeout = rpmDefaultTimeout
 	}
-	out, err := runRPM(ctx, "rpm -qa", bin, timeout, append(base, "-qa", "--queryformat", rpmQueryFormat))
-	if err != nil {
-		return nil, err
-	}
-	hdrs, err := ParseRPMQuery(bytes.NewReader(out), "rpm -qa")
-	if err != nil {
-		return nil, err
-	}
 	dbpath := opts.DBPath
 	if dbpath == "" {
 		b, err := runRPM(ctx, "rpm --eval", bin, timeout, append(base, "--eval", "%{_dbpath}"))
@@ -121,6 +116,24 @@ func OpenRPM(ctx context.Context, opts RPMOptions) (*RPM, error) {
 			return nil, err
 		}
 		dbpath = strings.TrimSpace(string(b))
+	}
+	// rpm -qa creates a database where there is none (Debian's rpm does
+	// so in ~/.rpmdb): a read-only view must not, and an empty new
+	// database would claim that nothing is installed.
+	dbdir := filepath.Join(root, dbpath)
+	if ents, err := os.ReadDir(dbdir); err != nil || len(ents) == 0 {
+		if err == nil {
+			err = errors.New("empty directory")
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrRPMAbsent, dbdir, err)
+	}
+	out, err := runRPM(ctx, "rpm -qa", bin, timeout, append(base, "-qa", "--queryformat", rpmQueryFormat))
+	if err != nil {
+		return nil, err
+	}
+	hdrs, err := ParseRPMQuery(bytes.NewReader(out), "rpm -qa")
+	if err != nil {
+		return nil, err
 	}
 	logPath := opts.Log
 	if logPath == "" {

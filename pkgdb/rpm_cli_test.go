@@ -409,17 +409,48 @@ func TestRPMOpenErrors(t *testing.T) {
 		t.Skip("rpm is not installed (Debian package rpm)")
 	}
 	dir := t.TempDir()
-	// A database directory that is a file: rpm fails and says why.
-	if err := os.WriteFile(filepath.Join(dir, "db"), nil, 0o600); err != nil {
+	// rpm -qa would create a database where there is none, and report
+	// nothing installed: OpenRPM must refuse before it runs.
+	if err := os.Mkdir(filepath.Join(dir, "empty"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	_, err = OpenRPM(context.Background(), RPMOptions{DBPath: filepath.Join(dir, "db"), Log: filepath.Join(dir, "nolog")})
-	if err == nil || !strings.HasPrefix(err.Error(), "rpm -qa: ") {
-		t.Errorf("bad dbpath: got %v, want an rpm -qa error", err)
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
+	for _, tc := range []struct{ name, dbpath string }{
+		{"missing", filepath.Join(dir, "missing")},
+		{"empty", filepath.Join(dir, "empty")},
+		{"a file", filepath.Join(dir, "file")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := OpenRPM(context.Background(), RPMOptions{DBPath: tc.dbpath, Log: filepath.Join(dir, "nolog")})
+			if !errors.Is(err, ErrRPMAbsent) {
+				t.Errorf("got %v, want ErrRPMAbsent", err)
+			}
+		})
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenRPM created the missing database: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "empty")); len(ents) != 0 {
+		t.Errorf("OpenRPM wrote into the empty database directory: %v", ents)
+	}
+	// A damaged database: rpm fails, and the error says it was rpm -qa.
+	bad := filepath.Join(dir, "bad")
+	if err := os.Mkdir(bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, "rpmdb.sqlite"), bytes.Repeat([]byte("garbage "), 512), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenRPM(context.Background(), RPMOptions{DBPath: bad, Log: filepath.Join(dir, "nolog")})
+	if err == nil || !strings.HasPrefix(err.Error(), "rpm -qa: ") {
+		t.Errorf("damaged database: got %v, want an rpm -qa error", err)
+	}
+	t.Logf("damaged database: %v", err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := OpenRPM(ctx, RPMOptions{DBPath: filepath.Join(dir, "db")}); !errors.Is(err, context.Canceled) {
+	if _, err := OpenRPM(ctx, RPMOptions{DBPath: bad}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: got %v, want context.Canceled", err)
 	}
 }
