@@ -28,8 +28,9 @@ var ErrRPMQuery = errors.New("pkgdb: malformed rpm query output")
 // quote, escaping it with a backslash (see rpmScanner.record), so a space,
 // tab or newline inside a path is data, not a separator
 // (rpmbuild refuses such names, but other builders do not). Only old,
-// universal tags and formatters are used (shescape and LONGFILESIZES date
-// from rpm 4.6), so that the same format works on every RPM distro.
+// universal tags and formatters are used (no :json, :arraysize or
+// :fflags, which newer rpm releases added), so that one format serves
+// every RPM distro; it was checked against rpm 4.18.
 // Tags a package may lack print a placeholder through %|TAG?{..}:{..}|:
 // gpg-pubkey pseudo-packages have no arch, and packages built before
 // FILEDIGESTALGO existed used MD5 (algorithm 1).
