@@ -14,114 +14,29 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"opsagent/internal/debtest"
 )
 
-// deb is a package the tests build with dpkg-deb.
-type deb struct {
-	name, version, arch string
-	multiArchSame       bool
-	files               map[string]string // absolute path → content
-	conffiles           []string
-	postinst            string // script body after "#!/bin/sh\nset -e\n"
-}
+type deb = debtest.Deb
 
-// dpkgHost is a root directory dpkg installs into: its own admin dir and
-// log, maintainer scripts run outside a chroot with $DPKG_ROOT set.
+// dpkgHost is a debtest.Host with the backend's own accessors.
 type dpkgHost struct {
+	*debtest.Host
 	t    *testing.T
 	root string
-	debs string
 }
 
-// newDpkgHost makes an empty dpkg root, merged-/usr when merged is set.
-// It skips the test where dpkg cannot run.
 func newDpkgHost(t *testing.T, merged bool) *dpkgHost {
 	t.Helper()
-	for _, tool := range []string{"dpkg", "dpkg-deb", "dpkg-divert", "dpkg-statoverride"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (Debian package dpkg): %v", tool, err)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("installing into a dpkg root needs root (file ownership)")
-	}
-	h := &dpkgHost{t: t, root: filepath.Join(t.TempDir(), "root"), debs: t.TempDir()}
-	for _, dir := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "var/log", "usr/bin", "usr/sbin", "usr/lib", "etc"} {
-		if err := os.MkdirAll(filepath.Join(h.root, dir), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(h.root, "var/lib/dpkg/status"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if merged {
-		for _, d := range []string{"bin", "sbin", "lib"} {
-			if err := os.Symlink("usr/"+d, filepath.Join(h.root, d)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return h
+	h := debtest.NewHost(t, merged)
+	return &dpkgHost{Host: h, t: t, root: h.Root}
 }
 
-// build writes p's tree and makes p's .deb.
-func (h *dpkgHost) build(p deb) string {
-	h.t.Helper()
-	arch := p.arch
-	if arch == "" {
-		arch = "all"
-	}
-	dir := filepath.Join(h.debs, p.name+"_"+p.version+"_"+arch)
-	ctl := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: Test <test@example.org>\nDescription: pkgdb test package\n", p.name, p.version, arch)
-	if p.multiArchSame {
-		ctl += "Multi-Arch: same\n"
-	}
-	files := map[string]string{"DEBIAN/control": ctl}
-	if len(p.conffiles) > 0 {
-		files["DEBIAN/conffiles"] = strings.Join(p.conffiles, "\n") + "\n"
-	}
-	for path, content := range p.files {
-		files[strings.TrimPrefix(path, "/")] = content
-	}
-	for rel, content := range files {
-		full := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			h.t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			h.t.Fatal(err)
-		}
-	}
-	if p.postinst != "" {
-		if err := os.WriteFile(filepath.Join(dir, "DEBIAN/postinst"), []byte("#!/bin/sh\nset -e\n"+p.postinst), 0o755); err != nil {
-			h.t.Fatal(err)
-		}
-	}
-	out := dir + ".deb"
-	h.run("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", dir, out)
-	return out
-}
-
-// run runs a dpkg tool and fails the test with its output on error.
-func (h *dpkgHost) run(tool string, args ...string) {
-	h.t.Helper()
-	cmd := exec.Command(tool, args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		h.t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, out)
-	}
-}
-
-// dpkg runs dpkg on the root and returns the window it ran in, widened to
-// whole seconds as dpkg.log records them.
-func (h *dpkgHost) dpkg(args ...string) (from, to time.Time) {
-	h.t.Helper()
-	from = time.Now().Truncate(time.Second)
-	h.run("dpkg", append([]string{"--root=" + h.root, "--log=" + h.log(), "--force-script-chrootless"}, args...)...)
-	return from, time.Now()
-}
-
-func (h *dpkgHost) log() string { return filepath.Join(h.root, "var/log/dpkg.log") }
+func (h *dpkgHost) build(p deb) string                       { h.t.Helper(); return h.Build(p) }
+func (h *dpkgHost) run(tool string, args ...string)          { h.t.Helper(); h.Run(tool, args...) }
+func (h *dpkgHost) dpkg(args ...string) (from, to time.Time) { h.t.Helper(); return h.Dpkg(args...) }
+func (h *dpkgHost) log() string                              { return h.Log() }
 
 func (h *dpkgHost) open() *Dpkg {
 	h.t.Helper()
@@ -164,26 +79,26 @@ func TestDpkgInstalledRoot(t *testing.T) {
 		return string(out)
 	}())
 
-	tp10 := h.build(deb{name: "tp", version: "1.0",
-		files: map[string]string{
+	tp10 := h.build(deb{Name: "tp", Version: "1.0",
+		Files: map[string]string{
 			"/usr/bin/tp":       "tp one\n",
 			"/bin/tp-legacy":    "legacy spelling\n",
 			"/usr/bin/tp-extra": "dropped in 1.1\n",
 			"/etc/tp/tp.conf":   "setting=1\n",
 			"/usr/share/tp/a":   "a\n",
 		},
-		conffiles: []string{"/etc/tp/tp.conf"},
-		postinst:  "mkdir -p \"$DPKG_ROOT/var/lib/tp\"\necho configured > \"$DPKG_ROOT/var/lib/tp/state\"\n",
+		Conffiles: []string{"/etc/tp/tp.conf"},
+		Postinst:  "mkdir -p \"$DPKG_ROOT/var/lib/tp\"\necho configured > \"$DPKG_ROOT/var/lib/tp/state\"\n",
 	})
-	lib := h.build(deb{name: "tp-lib", version: "2.0", arch: arch, multiArchSame: true,
-		files: map[string]string{"/usr/lib/tp/libtp.so": "elf\n", "/usr/share/tp/b": "b\n"}})
+	lib := h.build(deb{Name: "tp-lib", Version: "2.0", Arch: arch, MultiArchSame: true,
+		Files: map[string]string{"/usr/lib/tp/libtp.so": "elf\n", "/usr/share/tp/b": "b\n"}})
 	in1From, in1To := h.dpkg("-i", tp10, lib)
 
 	// tp-divert replaces /usr/bin/tp; the package's own file moves aside.
 	h.run("dpkg-divert", "--root="+h.root, "--package", "tp-divert", "--rename",
 		"--divert", "/usr/bin/tp.distrib", "--add", "/usr/bin/tp")
-	div := h.build(deb{name: "tp-divert", version: "0.1",
-		files: map[string]string{"/usr/bin/tp": "diverting tp\n"}})
+	div := h.build(deb{Name: "tp-divert", Version: "0.1",
+		Files: map[string]string{"/usr/bin/tp": "diverting tp\n"}})
 	h.dpkg("-i", div)
 	h.run("dpkg-statoverride", "--root="+h.root, "--add", "root", "root", "4750", "/usr/bin/tp-legacy")
 
@@ -287,15 +202,15 @@ func TestDpkgInstalledRoot(t *testing.T) {
 	})
 
 	// Upgrade tp (its new version drops tp-extra) and remove tp-lib.
-	tp11 := h.build(deb{name: "tp", version: "1.1",
-		files: map[string]string{
+	tp11 := h.build(deb{Name: "tp", Version: "1.1",
+		Files: map[string]string{
 			"/usr/bin/tp":     "tp two\n",
 			"/bin/tp-legacy":  "legacy spelling\n",
 			"/etc/tp/tp.conf": "setting=1\n",
 			"/usr/share/tp/a": "a\n",
 		},
-		conffiles: []string{"/etc/tp/tp.conf"},
-		postinst:  "echo upgraded > \"$DPKG_ROOT/var/lib/tp/state\"\n",
+		Conffiles: []string{"/etc/tp/tp.conf"},
+		Postinst:  "echo upgraded > \"$DPKG_ROOT/var/lib/tp/state\"\n",
 	})
 	upFrom, upTo := h.dpkg("-i", tp11)
 	rmFrom, rmTo := h.dpkg("--remove", "tp-lib")
@@ -396,7 +311,7 @@ func TestDpkgInstalledRoot(t *testing.T) {
 // two paths.
 func TestDpkgNotMerged(t *testing.T) {
 	h := newDpkgHost(t, false)
-	h.dpkg("-i", h.build(deb{name: "tq", version: "1", files: map[string]string{"/bin/tq": "x\n"}}))
+	h.dpkg("-i", h.build(deb{Name: "tq", Version: "1", Files: map[string]string{"/bin/tq": "x\n"}}))
 	d := h.open()
 	if got := owners(d, "/bin/tq"); !reflect.DeepEqual(got, []string{"tq@/bin/tq"}) {
 		t.Errorf("Owners(/bin/tq) = %q", got)
@@ -410,9 +325,9 @@ func TestDpkgNotMerged(t *testing.T) {
 // must fail naming the file and line.
 func TestDpkgDamaged(t *testing.T) {
 	h := newDpkgHost(t, false)
-	h.dpkg("-i", h.build(deb{name: "tr", version: "1",
-		files:     map[string]string{"/usr/bin/tr1": "1\n", "/etc/tr.conf": "c\n"},
-		conffiles: []string{"/etc/tr.conf"}}))
+	h.dpkg("-i", h.build(deb{Name: "tr", Version: "1",
+		Files:     map[string]string{"/usr/bin/tr1": "1\n", "/etc/tr.conf": "c\n"},
+		Conffiles: []string{"/etc/tr.conf"}}))
 	h.run("dpkg-divert", "--root="+h.root, "--local", "--rename", "--divert", "/usr/bin/tr1.orig", "--add", "/usr/bin/tr1")
 	h.run("dpkg-statoverride", "--root="+h.root, "--add", "root", "root", "0755", "/usr/bin/tr1")
 	d := h.open()

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"opsagent/db"
+	"opsagent/pkgdb"
 	"opsagent/report"
 	"opsagent/rules"
 	"opsagent/scanner"
@@ -118,6 +119,9 @@ type integrityRun struct {
 	level  report.Level
 	// reportID is the history ID of the report this run kept, if any.
 	reportID string
+	// The package records for provenance, opened once (packageDB).
+	pkgDB  pkgdb.DB
+	pkgWhy string
 }
 
 func newRun(c *cli.Context, pol *rules.Policy) *integrityRun {
@@ -360,7 +364,7 @@ func (r *integrityRun) check(update bool) error {
 	rep.BaselineDigest = r.digest(base)
 	rep.MetadataOnly = int(stats.MetadataOnly)
 	rep.Problems = problems
-	if err := r.diff(old, cur, rep); err != nil {
+	if err := r.diff(old, cur, rep, true); err != nil {
 		return err
 	}
 	if update {
@@ -412,7 +416,7 @@ func (r *integrityRun) mergeLimited(old, cur *db.Baseline) error {
 // AIDE: moves (I, compressed) are not reported, ANF hides added entries, ARF
 // removed ones, report_ignore_changed_attrs hides attribute changes, and
 // --limit restricts the comparison (see scanner.Changes).
-func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report) error {
+func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report, live bool) error {
 	var total int
 	var pairs []scanner.Pair
 	err := db.Join(old, cur, func(a, b *scanner.Entry) error {
@@ -452,6 +456,9 @@ func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report) error {
 			rep.Changed++
 		}
 		rep.Changes = append(rep.Changes, ch)
+	}
+	if len(rep.Changes) > 0 {
+		r.classify(rep, old.Meta().Created, live)
 	}
 	return nil
 }
@@ -499,7 +506,7 @@ func (r *integrityRun) accept() error {
 	rep.Baseline = base
 	if old, err := db.Open(base); err == nil {
 		rep.BaselineDigest = r.digest(base)
-		err = r.diff(old, cur, rep)
+		err = r.diff(old, cur, rep, false)
 		old.Close()
 		if err != nil {
 			return err
@@ -531,7 +538,7 @@ func (r *integrityRun) compare(a, b string) error {
 	rep.BaselineDigest = r.digest(a)
 	rep.NewBaseline = b
 	rep.NewBaselineDigest = r.digest(b)
-	if err := r.diff(old, cur, rep); err != nil {
+	if err := r.diff(old, cur, rep, false); err != nil {
 		return err
 	}
 	if err := r.emitReport(rep); err != nil {

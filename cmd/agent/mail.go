@@ -47,9 +47,17 @@ func (r *integrityRun) mailContext() (context.Context, context.CancelFunc) {
 // mail_clean=yes. Mail that cannot be delivered is spooled in
 // state_dir/spool and retried by the next run and by `agent mail flush`; the
 // run's exit status does not change, a warning names the spooled file.
+// With mail_on=unexplained (the default) a report whose changes packages
+// explain all of is not mailed either.
 func (r *integrityRun) mailReport(rep *report.Report, text []byte, clean bool) {
 	o := r.pol.Options
 	if clean && rep.Kind != report.KindInit && !o.MailClean {
+		r.flushSpool()
+		return
+	}
+	// mail_on=unexplained (the default): changes that packages explain
+	// all of are kept and logged, not mailed.
+	if o.MailOn != "changes" && explainedOnly(rep) {
 		r.flushSpool()
 		return
 	}

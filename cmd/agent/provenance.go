@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"opsagent/integrity"
+	"opsagent/pkgdb"
+	"opsagent/report"
+)
+
+// packageDB opens the package manager's records for the provenance of
+// changes. It returns nil and the reason when there are none to read; with
+// package_check=no it returns nil and "" (no classification at all).
+func (r *integrityRun) packageDB() (pkgdb.DB, string) {
+	o := r.pol.Options
+	if o.PackageCheck == "no" {
+		return nil, ""
+	}
+	if r.pkgDB != nil || r.pkgWhy != "" {
+		return r.pkgDB, r.pkgWhy
+	}
+	root := o.RootPrefix
+	admin := o.PackageAdminDir
+	if admin == "" {
+		admin = filepath.Join(root, "/var/lib/dpkg")
+	}
+	logPath := o.PackageLog
+	if logPath == "" {
+		logPath = filepath.Join(root, "/var/log/dpkg.log")
+	}
+	switch _, err := os.Stat(filepath.Join(admin, "status")); {
+	case err == nil:
+		d, err := pkgdb.OpenDpkg(pkgdb.DpkgOptions{AdminDir: admin, Log: logPath, Root: root})
+		if err != nil {
+			r.pkgWhy = fmt.Sprintf("the dpkg records cannot be read (%v): every change is unexplained", err)
+			return nil, r.pkgWhy
+		}
+		r.pkgDB = d
+		return d, ""
+	case o.PackageAdminDir != "":
+		r.pkgWhy = fmt.Sprintf("package_admindir %s has no status file (%v): every change is unexplained", admin, err)
+		return nil, r.pkgWhy
+	}
+	db, err := pkgdb.OpenRPM(r.ctx, pkgdb.RPMOptions{Root: root})
+	switch {
+	case err == nil:
+		r.pkgDB = db
+		return db, ""
+	case errors.Is(err, pkgdb.ErrRPMAbsent):
+		r.pkgWhy = "no dpkg or rpm database on this host: every change is unexplained"
+	default:
+		r.pkgWhy = fmt.Sprintf("the rpm database cannot be read (%v): every change is unexplained", err)
+	}
+	return nil, r.pkgWhy
+}
+
+// classify fills rep.Provenance for rep's changes: who made each one.
+// since is when the old baseline was written; live says whether the
+// changed files are on this file system (check, update), so that a digest
+// the scan did not record can be computed for the comparison with a package
+// record (not for compare, whose second side is a file).
+func (r *integrityRun) classify(rep *report.Report, since time.Time, live bool) {
+	db, why := r.packageDB()
+	if db == nil && why == "" {
+		return
+	}
+	c := &integrity.Classifier{DB: db, Why: why, Since: since}
+	if live {
+		root := r.pol.Options.RootPrefix
+		c.Hash = func(p, algo string) ([]byte, error) { return integrity.HashFile(filepath.Join(root, p), algo) }
+	}
+	info := &report.ProvenanceInfo{Note: why, ByPath: make(map[string]report.Provenance, len(rep.Changes)),
+		Explained: report.Explained(r.pol.Options.ReportExplained)}
+	if db != nil {
+		info.Backend = db.Backend()
+	}
+	if info.Explained == "" {
+		info.Explained = report.ExplainedSummary
+	}
+	for _, ch := range rep.Changes {
+		p := c.Classify(ch)
+		info.ByPath[ch.Path] = report.Provenance{Class: string(p.Class), Package: p.Package, Version: p.Version, Reason: p.Reason}
+	}
+	info.Packages = packageChanges(c.Runs(), since)
+	rep.Provenance = info
+}
+
+// packageChanges lists each package a run since the baseline changed, once,
+// with its first old and last new version.
+func packageChanges(runs []pkgdb.Run, since time.Time) []report.PackageChange {
+	byName := map[string]*report.PackageChange{}
+	var order []string
+	for _, run := range runs {
+		for _, op := range run.Ops {
+			if op.Time.Before(since) || op.Action == pkgdb.ActionTrigger {
+				continue
+			}
+			pc := byName[op.Package]
+			if pc == nil {
+				pc = &report.PackageChange{Name: op.Package, Action: string(op.Action), OldVersion: op.OldVersion, NewVersion: op.NewVersion, Time: op.Time}
+				byName[op.Package] = pc
+				order = append(order, op.Package)
+				continue
+			}
+			if op.Action != pkgdb.ActionConfigure {
+				pc.Action = string(op.Action)
+				if pc.OldVersion == "" {
+					pc.OldVersion = op.OldVersion
+				}
+				pc.NewVersion = op.NewVersion
+			}
+			pc.Time = op.Time
+		}
+	}
+	out := make([]report.PackageChange, 0, len(order))
+	for _, n := range order {
+		out = append(out, *byName[n])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+// explainedOnly reports whether rep has differences, all of them explained
+// by packages (mail_on=unexplained mails no such report).
+func explainedOnly(rep *report.Report) bool {
+	if rep.Provenance == nil || rep.Added+rep.Removed+rep.Changed == 0 || len(rep.Problems) > 0 {
+		return false
+	}
+	u, m := rep.Unexplained()
+	return u == 0 && m == 0
+}
