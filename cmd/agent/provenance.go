@@ -24,18 +24,15 @@ func (r *integrityRun) packageDB() (pkgdb.DB, string) {
 	if r.pkgDB != nil || r.pkgWhy != "" {
 		return r.pkgDB, r.pkgWhy
 	}
+	// Both paths are the host's, under root_prefix like every scanned path.
 	root := o.RootPrefix
 	admin := o.PackageAdminDir
 	if admin == "" {
-		admin = filepath.Join(root, "/var/lib/dpkg")
+		admin = "/var/lib/dpkg"
 	}
-	logPath := o.PackageLog
-	if logPath == "" {
-		logPath = filepath.Join(root, "/var/log/dpkg.log")
-	}
-	switch _, err := os.Stat(filepath.Join(admin, "status")); {
+	switch _, err := os.Stat(filepath.Join(root, admin, "status")); {
 	case err == nil:
-		d, err := pkgdb.OpenDpkg(pkgdb.DpkgOptions{AdminDir: admin, Log: logPath, Root: root})
+		d, err := pkgdb.OpenDpkg(pkgdb.DpkgOptions{AdminDir: admin, Log: o.PackageLog, Root: root})
 		if err != nil {
 			r.pkgWhy = fmt.Sprintf("the dpkg records cannot be read (%v): every change is unexplained", err)
 			return nil, r.pkgWhy

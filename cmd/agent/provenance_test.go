@@ -1,0 +1,187 @@
+package main
+
+import (
+	"crypto/md5"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"opsagent/internal/debtest"
+)
+
+// provenanceReport is the part of the JSON report the provenance tests read.
+type provenanceDoc struct {
+	N struct {
+		Added, Removed, Changed int
+		Unexplained             int `json:"unexplained"`
+		Mismatch                int `json:"package_mismatch"`
+	} `json:"number_of_entries"`
+	P struct {
+		Backend string                       `json:"backend"`
+		Paths   map[string]map[string]string `json:"paths"`
+	} `json:"provenance"`
+}
+
+func (d *provenanceDoc) of(class string) []string {
+	var out []string
+	for p, v := range d.P.Paths {
+		if v["class"] == class {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pkgFixture is a host tree with installed packages, its agent config and
+// state.
+type pkgFixture struct {
+	h           *debtest.Host
+	conf, state string
+}
+
+func newPkgFixture(t *testing.T) *pkgFixture {
+	h := debtest.NewHost(t, true)
+	f := &pkgFixture{h: h, state: filepath.Join(t.TempDir(), "state")}
+	var debs []string
+	for _, p := range pkgVersions("1.0") {
+		debs = append(debs, h.Build(p))
+	}
+	h.Dpkg(append([]string{"-i"}, debs...)...)
+	f.conf = filepath.Join(t.TempDir(), "agent.conf")
+	body := "root_prefix=" + h.Root + "\nreport_format=json\nreport_explained=list\n" +
+		"NORMAL = p+u+g+s+md5+sha256\n/usr NORMAL\n/etc NORMAL\n/var/lib NORMAL\n"
+	if err := os.WriteFile(f.conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// pkgVersions are the fixture's packages at a version: four programs, one
+// with a conffile, one whose postinst writes state no package lists.
+func pkgVersions(v string) []debtest.Deb {
+	return []debtest.Deb{
+		{Name: "alpha", Version: v, Files: map[string]string{"/usr/bin/alpha": "alpha " + v + "\n", "/usr/share/alpha/data": "data " + v + "\n", "/etc/alpha.conf": "setting=1\n"}, Conffiles: []string{"/etc/alpha.conf"}},
+		{Name: "beta", Version: v, Files: map[string]string{"/usr/bin/beta": "beta " + v + "\n"}},
+		{Name: "gamma", Version: v, Files: map[string]string{"/usr/sbin/gammad": "gammad " + v + "\n"},
+			Postinst: "mkdir -p \"$DPKG_ROOT/var/lib/gamma\"\necho \"state " + v + "\" > \"$DPKG_ROOT/var/lib/gamma/state\"\n"},
+		{Name: "delta", Version: v, Files: map[string]string{"/usr/bin/delta": "delta " + v + "\n"}},
+	}
+}
+
+func (f *pkgFixture) run(t *testing.T, args ...string) (result, *provenanceDoc) {
+	t.Helper()
+	r := agent(t, append([]string{"--config", f.conf, "--state-dir", f.state}, args...)...)
+	var doc provenanceDoc
+	if r.code < 8 && strings.HasPrefix(strings.TrimSpace(r.stdout), "{") {
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Fatalf("%v: report is not JSON: %v\n%s", args, err, r.stdout)
+		}
+	}
+	return r, &doc
+}
+
+// TestPackageProvenance: after a baseline, three packages are upgraded
+// (one postinst rewrites its state), one package file is trojaned and one
+// unowned executable is planted. The check explains everything but the two
+// planted paths, which are the only mismatch and the only unexplained
+// entry; after update --packages the next check reports only them.
+func TestPackageProvenance(t *testing.T) {
+	f := newPkgFixture(t)
+	if r, _ := f.run(t, "init"); r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond) // a new second for mtimes and dpkg.log
+	var debs []string
+	for _, p := range pkgVersions("1.1")[:3] {
+		debs = append(debs, f.h.Build(p))
+	}
+	f.h.Dpkg(append([]string{"-i"}, debs...)...)
+	time.Sleep(1100 * time.Millisecond)
+	trojan := "/usr/bin/delta"
+	planted := "/usr/bin/dropper"
+	if err := os.WriteFile(filepath.Join(f.h.Root, trojan), []byte("#!/bin/sh\nevil\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.h.Root, planted), []byte("#!/bin/sh\nevil\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	r, doc := f.run(t, "check")
+	if r.code&^7 != 0 || r.code == 0 {
+		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
+	}
+	if doc.P.Backend != "dpkg" {
+		t.Errorf("backend %q, want dpkg", doc.P.Backend)
+	}
+	if got := doc.of("package-mismatch"); !slices.Equal(got, []string{trojan}) {
+		t.Errorf("package-mismatch = %q, want only %s\n%s", got, trojan, r.stdout)
+	}
+	if got := doc.of("unexplained"); !slices.Equal(got, []string{planted}) {
+		t.Errorf("unexplained = %q, want only %s\n%s", got, planted, r.stdout)
+	}
+	if doc.N.Mismatch != 1 || doc.N.Unexplained != 1 {
+		t.Errorf("counts: %+v", doc.N)
+	}
+	for _, p := range []string{"/usr/bin/alpha", "/usr/share/alpha/data", "/usr/sbin/gammad"} {
+		if v := doc.P.Paths[p]; v["class"] != "package" || v["version"] != "1.1" {
+			t.Errorf("%s: %v, want package at 1.1", p, v)
+		}
+	}
+	if v := doc.P.Paths["/var/lib/gamma/state"]; v["class"] != "package-script" {
+		t.Errorf("/var/lib/gamma/state: %v, want package-script", v)
+	}
+	if v := doc.P.Paths["/var/lib/dpkg/status"]; v["class"] != "package" {
+		t.Errorf("/var/lib/dpkg/status: %v, want package", v)
+	}
+
+	// The plain report puts the mismatch before everything else.
+	rt := agent(t, "--config", f.conf, "--state-dir", f.state, "report", "show", "latest-check")
+	mi, ui := strings.Index(rt.stdout, "Package mismatch (content"), strings.Index(rt.stdout, "Unexplained:\n")
+	if mi < 0 || ui < mi || !strings.Contains(rt.stdout[mi:ui], trojan) || !strings.Contains(rt.stdout[ui:], planted) {
+		t.Errorf("plain report order or content:\n%s", rt.stdout)
+	}
+}
+
+// TestPackageProvenanceTamperedRecords: an md5sums file rewritten without a
+// dpkg run (to hide a trojan) is a mismatch, and so is the file whose record
+// it rewrote if its content differs from the original .deb... here the
+// trojan then matches the forged record, so the forged record itself must be
+// the loud line.
+func TestPackageProvenanceTamperedRecords(t *testing.T) {
+	f := newPkgFixture(t)
+	if r, _ := f.run(t, "init"); r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	trojan := []byte("#!/bin/sh\nevil\n")
+	if err := os.WriteFile(filepath.Join(f.h.Root, "usr/bin/beta"), trojan, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sums := filepath.Join(f.h.Root, "var/lib/dpkg/info/beta.md5sums")
+	forged := md5hex(trojan) + "  usr/bin/beta\n"
+	if err := os.WriteFile(sums, []byte(forged), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The admin edits a conffile: unexplained, not a mismatch.
+	if err := os.WriteFile(filepath.Join(f.h.Root, "etc/alpha.conf"), []byte("setting=2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, doc := f.run(t, "check")
+	if r.code == 0 || r.code&^7 != 0 {
+		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
+	}
+	if v := doc.P.Paths["/var/lib/dpkg/info/beta.md5sums"]; v["class"] != "package-mismatch" {
+		t.Errorf("forged md5sums: %v, want package-mismatch\n%s", v, r.stdout)
+	}
+	if v := doc.P.Paths["/etc/alpha.conf"]; v["class"] != "unexplained" || !strings.Contains(v["reason"], "configuration file") {
+		t.Errorf("edited conffile: %v, want unexplained configuration file", v)
+	}
+}
+
+func md5hex(b []byte) string { return fmt.Sprintf("%x", md5.Sum(b)) }
