@@ -16,7 +16,7 @@ import (
 
 // defaultSSHValRules is the rules file of the forced command. It is not
 // agent.conf: sshval runs as the SSH login user, who may not read that.
-const defaultSSHValRules = "/etc/agent/sshval.conf"
+const defaultSSHValRules = sshval.DefaultRules
 
 // exitRejected is the status of a rejected forced command.
 const exitRejected = 126
