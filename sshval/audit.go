@@ -52,7 +52,18 @@ const (
 	ProblemDuplicate = "same key also in "
 	// ProblemUnparseable is followed by the reason; sshd ignores such a line.
 	ProblemUnparseable = "unparseable: "
+	// ProblemRootPush is followed by "rule NAME (FILE:LINE)": a root
+	// account's key forces agent sshval, and a push rule of its rules file
+	// has no run_as, so rsync receives as root.
+	ProblemRootPush = "sshval push rule runs as root without run_as: "
+	// ProblemRules is followed by the error: the rules file of a forced
+	// agent sshval exists but cannot be loaded (every command of the key
+	// is refused, and what it was meant to allow cannot be checked).
+	ProblemRules = "sshval rules unusable: "
 )
+
+// DefaultRules is the rules file of "agent sshval" without --rules.
+const DefaultRules = "/etc/agent/sshval.conf"
 
 const (
 	minRSABits = 2048
@@ -159,7 +170,7 @@ func audit(files []string, users []passwdEntry) ([]Finding, error) {
 			continue
 		}
 		user := fileUser(f, file, users)
-		found, o, err := checkKeys(f, file, user, ord)
+		found, o, err := checkKeys(f, file, user, ord, isRoot(user, users))
 		f.Close()
 		all = append(all, found...)
 		occs = append(occs, o...)
@@ -188,7 +199,7 @@ func audit(files []string, users []passwdEntry) ([]Finding, error) {
 // checkKeys reports the problems of every line read from r, and where each
 // parsed key was seen. The error is a read error only; bad lines are
 // findings.
-func checkKeys(r io.Reader, file, user string, ord int) ([]ordered, []occurrence, error) {
+func checkKeys(r io.Reader, file, user string, ord int, root bool) ([]ordered, []occurrence, error) {
 	var (
 		found []ordered
 		occs  []occurrence
@@ -223,6 +234,11 @@ func checkKeys(r io.Reader, file, user string, ord int) ([]ordered, []occurrence
 		key := kl.id()
 		for _, p := range kl.problems() {
 			add(key, p)
+		}
+		if root {
+			for _, p := range kl.sshvalProblems() {
+				add(key, p)
+			}
 		}
 		occs = append(occs, occurrence{ord: ord, file: file, user: user, line: n, key: key, blob: string(kl.blob)})
 	}
@@ -511,6 +527,58 @@ func (kl *keyLine) problems() []string {
 		p = append(p, ProblemNoFrom)
 	}
 	return p
+}
+
+// sshvalProblems checks the rules of a forced "agent sshval" on a key of a
+// root account: sshval then runs as root, and every push rule without
+// run_as lets rsync create files as root (ProblemRootPush).
+func (kl *keyLine) sshvalProblems() []string {
+	var command string
+	for _, o := range kl.opts {
+		if o.name == "command" {
+			command = o.value
+		}
+	}
+	words, err := Tokenize(command)
+	if err != nil || len(words) < 2 || filepath.Base(words[0]) != "agent" || words[1] != "sshval" {
+		return nil
+	}
+	file := DefaultRules
+	for i := 2; i < len(words); i++ {
+		if v, ok := strings.CutPrefix(words[i], "--rules="); ok {
+			file = v
+		} else if words[i] == "--rules" && i+1 < len(words) {
+			file = words[i+1]
+			i++
+		}
+	}
+	rules, err := LoadRules(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // sshval refuses everything then; nothing runs as root
+	}
+	if err != nil {
+		return []string{ProblemRules + Escape(err.Error())}
+	}
+	var p []string
+	for _, r := range rules.Rules {
+		if r.Kind == KindRsync && r.Push && r.RunAs == "" {
+			p = append(p, ProblemRootPush+Escape(fmt.Sprintf("rule %s (%s:%d)", r.Name, rules.File, r.Line)))
+		}
+	}
+	return p
+}
+
+// isRoot reports whether the account name (or decimal uid) is uid 0.
+func isRoot(name string, users []passwdEntry) bool {
+	if name == "0" {
+		return true
+	}
+	for _, u := range users {
+		if u.name == name {
+			return u.uid == 0
+		}
+	}
+	return false
 }
 
 // duplicates reports every occurrence of a key that also appears in another

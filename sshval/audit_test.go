@@ -137,7 +137,7 @@ func TestParseKeyLineProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			found, _, err := checkKeys(strings.NewReader(tt.line+"\n"), "f", "u", 0)
+			found, _, err := checkKeys(strings.NewReader(tt.line+"\n"), "f", "u", 0, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +157,7 @@ func TestParseKeyLineProblems(t *testing.T) {
 
 func TestKeyID(t *testing.T) {
 	k := testKeys()
-	found, occs, err := checkKeys(strings.NewReader(k["rsa1024"]+" evil\ncomment\x1b[2J\n"), "f", "u", 0)
+	found, occs, err := checkKeys(strings.NewReader(k["rsa1024"]+" evil\ncomment\x1b[2J\n"), "f", "u", 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestKeyID(t *testing.T) {
 	if last.Line != 2 || !strings.HasPrefix(last.Problem, ProblemUnparseable) {
 		t.Errorf("line 2: got %+v, want unparseable", last)
 	}
-	found, _, _ = checkKeys(strings.NewReader(k["ed25519"]+" a\x1b[2Jb\r\n"), "f", "u", 0)
+	found, _, _ = checkKeys(strings.NewReader(k["ed25519"]+" a\x1b[2Jb\r\n"), "f", "u", 0, false)
 	if len(found) == 0 || !strings.HasSuffix(found[0].Key, ` a\033[2Jb`) {
 		t.Errorf("escaped comment: got %+v", found)
 	}
@@ -188,7 +188,7 @@ func keyFingerprint(blob []byte) string {
 // TestFingerprintMatchesSSHKeygen pins the Key format to what
 // ssh-keygen -lf prints for the committed testdata.
 func TestFingerprintMatchesSSHKeygen(t *testing.T) {
-	_, occs, err := checkKeys(strings.NewReader(readTestdata(t, "mixed.keys")), "f", "u", 0)
+	_, occs, err := checkKeys(strings.NewReader(readTestdata(t, "mixed.keys")), "f", "u", 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestReadLineLimits(t *testing.T) {
 	k := testKeys()
 	long := strings.Repeat("A", maxKeyLine+10)
 	data := k["ed25519"] + "\n" + long + "\n" + k["ed25519"] + "\n" + "no-newline-at-end"
-	found, occs, err := checkKeys(strings.NewReader(data), "f", "u", 0)
+	found, occs, err := checkKeys(strings.NewReader(data), "f", "u", 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestReadLineLimits(t *testing.T) {
 	}
 	// A line of exactly maxKeyLine bytes is still read.
 	exact := strings.Repeat("#", maxKeyLine) + "\n" + k["ed25519"]
-	_, occs, _ = checkKeys(strings.NewReader(exact), "f", "u", 0)
+	_, occs, _ = checkKeys(strings.NewReader(exact), "f", "u", 0, false)
 	if len(occs) != 1 || occs[0].line != 2 {
 		t.Errorf("after a %d-byte comment: keys %+v, want one on line 2", maxKeyLine, occs)
 	}
@@ -397,7 +397,7 @@ func FuzzAudit(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		found, occs, err := checkKeys(bytes.NewReader(data), "a", "u", 0)
+		found, occs, err := checkKeys(bytes.NewReader(data), "a", "u", 0, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +411,7 @@ func FuzzAudit(f *testing.F) {
 			}
 		}
 		// The same data in a second file: every key is then a duplicate.
-		found2, occs2, _ := checkKeys(bytes.NewReader(data), "b", "v", 1)
+		found2, occs2, _ := checkKeys(bytes.NewReader(data), "b", "v", 1, false)
 		dups := duplicates(append(occs, occs2...))
 		if len(dups) != 2*len(occs) {
 			t.Errorf("%d duplicate findings for %d keys in two copies", len(dups), len(occs))
@@ -434,5 +434,51 @@ func TestAuditPublic(t *testing.T) {
 	found, err = Audit([]string{"testdata/audit/mixed.keys", "testdata/audit/other.keys"})
 	if err != nil || len(found) != 17 {
 		t.Errorf("Audit: %d findings, err %v; want the 17 of the golden", len(found), err)
+	}
+}
+
+// TestIssue14RootPush: a root key forcing agent sshval whose rules let a
+// push rule run without run_as is a finding; with run_as, or for another
+// account, or for a pull-only rule, it is not.
+func TestIssue14RootPush(t *testing.T) {
+	k := testKeys()
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "sshval.conf")
+	text := "rsync backups {\n\troot /data/b\n\tpush yes\n}\nrsync safe {\n\troot /data/s\n\tpush yes\n\trun_as backup\n}\nrsync ro {\n\troot /data/r\n\tpull yes\n}\n"
+	if err := os.WriteFile(rules, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	line := `command="/usr/sbin/agent sshval --rules ` + rules + `",restrict,from="10.0.0.1" ` + k["ed25519"] + "\n"
+	want := []string{ProblemRootPush + "rule backups (" + rules + ":1)"}
+	for _, tt := range []struct {
+		name string
+		line string
+		root bool
+		want []string
+	}{
+		{"root", line, true, want},
+		{"root, --rules=", strings.Replace(line, "--rules ", "--rules=", 1), true, want},
+		{"another account", line, false, nil},
+		{"root, another forced command", strings.Replace(line, "agent sshval", "agent status", 1), true, nil},
+		{"root, rules missing", strings.Replace(line, rules, rules+".missing", 1), true, nil},
+		{"root, rules invalid", strings.Replace(line, rules, dir, 1), true, []string{ProblemRules}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			found, _, err := checkKeys(strings.NewReader(tt.line), "f", "root", 0, tt.root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range found {
+				p := f.Problem
+				if strings.HasPrefix(p, ProblemRules) {
+					p = ProblemRules
+				}
+				got = append(got, p)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("problems:\n got %q\nwant %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -17,8 +17,15 @@
 // The argv it returns runs the rule's own rsync binary with absolute
 // paths, --confine-root=ROOT (rsync 3.5.0 and later confines filter merge
 // files and --files-from lists with it) and, if the rule asks, --munge-links
-// (so a symlink a client uploads can never be followed later: this is what
-// closes the window between Decide's check and rsync's own open).
+// (so a symlink a client uploads can never be followed later).
+//
+// Those checks run in user space and cannot close the window between
+// Decide's check and rsync's own open against a local user or a second
+// connection swapping a symlink in. Prepare and Run therefore confine the
+// executed program in the kernel (Landlock beneath the root, or a private
+// mount namespace and chroot), drop to the rule's run_as account, and fail
+// closed when the confinement cannot be had; "confine paths" keeps the
+// user-space checks alone and is logged as a warning (Logger.Warn).
 //
 // The package never prints, never exits, never runs a shell, and never
 // reads the environment itself: the command layer passes SSH_ORIGINAL_COMMAND

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Exec errors. Both mean that nothing was executed.
@@ -29,14 +28,16 @@ const execPath = "/usr/bin:/bin"
 
 // Exec replaces the running process with d.Argv[0], passing d.Argv as the
 // argument vector and the minimal environment of Environ. It runs only when
-// d.Allow is true and never goes through a shell. On success it does not
-// return; every return is an error, and then nothing was executed.
+// d.Allow is true and never goes through a shell. It is Prepare for the
+// process's effective uid followed by Run: the program runs confined as
+// d.Rule says. On success it does not return; every return is an error,
+// and then nothing was executed.
 func Exec(d Decision) error {
-	if err := checkArgv(d); err != nil {
+	p, err := Prepare(d, os.Geteuid())
+	if err != nil {
 		return err
 	}
-	err := syscall.Exec(d.Argv[0], d.Argv, Environ())
-	return &os.PathError{Op: "exec", Path: d.Argv[0], Err: err}
+	return Run(d, p)
 }
 
 // Command returns an *exec.Cmd with exactly the program, argv and
@@ -86,10 +87,20 @@ func checkArgv(d Decision) error {
 // USER/LOGNAME are left out rather than taken from the untrusted
 // environment.
 func Environ() []string {
-	env := []string{"PATH=" + execPath}
 	uid := os.Getuid()
+	a := Account{Home: "/"}
 	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil && u.HomeDir != "" {
-		env = append(env, "HOME="+u.HomeDir, "USER="+u.Username, "LOGNAME="+u.Username)
+		a.Name, a.Home = u.Username, u.HomeDir
+	}
+	return environFor(a)
+}
+
+// environFor is Environ for the account a: USER and LOGNAME are left out
+// when a has no name from passwd.
+func environFor(a Account) []string {
+	env := []string{"PATH=" + execPath}
+	if a.Name != "" && a.Home != "" && !isDecimal(a.Name) {
+		env = append(env, "HOME="+a.Home, "USER="+a.Name, "LOGNAME="+a.Name)
 	} else {
 		env = append(env, "HOME=/")
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -15,7 +16,7 @@ import (
 
 // defaultSSHValRules is the rules file of the forced command. It is not
 // agent.conf: sshval runs as the SSH login user, who may not read that.
-const defaultSSHValRules = "/etc/agent/sshval.conf"
+const defaultSSHValRules = sshval.DefaultRules
 
 // exitRejected is the status of a rejected forced command.
 const exitRejected = 126
@@ -37,11 +38,12 @@ executes the allowed command (no shell) or prints the rejection and exits 126.`,
 		Subcommands: []*cli.Command{
 			{
 				Name:      "test",
-				Usage:     "print the decision for a command from a source address, and the rule that made it (exit 0 allowed, 1 rejected)",
+				Usage:     "print the decision for a command from a source address, the rule that made it, and the confinement and account it would run under (exit 0 allowed, 1 rejected)",
 				ArgsUsage: "--from IP -- COMMAND...",
 				Flags: []cli.Flag{
 					rulesFlag(),
 					&cli.StringFlag{Name: "from", Required: true, Usage: "source `IP` of the connection"},
+					&cli.StringFlag{Name: "user", Usage: "the key's login `USER` sshval would run as (default: the account running the test)"},
 				},
 				Action: sshvalTest,
 			},
@@ -77,16 +79,39 @@ func sshvalForced(c *cli.Context) error {
 		d = sshval.Decide(env, rules)
 		logger.File = rules.Log
 	}
+	// How the command will be confined is settled before it is logged, so
+	// that a confinement the machine cannot give is logged (and told to
+	// the client) as the rejection it is.
+	var plan *sshval.Plan
+	if d.Allow {
+		if plan, err = sshval.Prepare(d, os.Geteuid()); err != nil {
+			d.Allow = false
+			d.Reason = strings.TrimPrefix(err.Error(), "sshval: ")
+		}
+	}
 	if lerr := logger.Log(d); errors.Is(lerr, sshval.ErrLogFile) && d.Allow {
 		// Every decision is logged; one that cannot be is not carried out.
 		d.Allow = false
 		d.Reason = "cannot write the log: " + lerr.Error()
 	}
+	if d.Allow && plan.Warning != "" {
+		if werr := logger.Warn(d.From, plan.Warning); errors.Is(werr, sshval.ErrLogFile) {
+			d.Allow = false
+			d.Reason = "cannot write the log: " + werr.Error()
+		}
+	}
 	if !d.Allow {
 		fmt.Fprintf(c.App.ErrWriter, "sshval: rejected: %s\n", d.Reason)
 		return &exitError{code: exitRejected}
 	}
-	err = sshval.Exec(d)
+	err = sshval.Run(d, plan)
+	// Only reached if the command could not be started. A confinement
+	// step that failed after the decision was logged is logged too.
+	if errors.Is(err, sshval.ErrConfine) {
+		logger.Warn(d.From, "command not run: "+strings.TrimPrefix(err.Error(), "sshval: "))
+		fmt.Fprintf(c.App.ErrWriter, "sshval: rejected: %s\n", strings.TrimPrefix(err.Error(), "sshval: "))
+		return &exitError{code: exitRejected}
+	}
 	fmt.Fprintf(c.App.ErrWriter, "sshval: cannot run %s: %v\n", d.Argv[0], err)
 	return &exitError{code: exitRejected}
 }
@@ -107,12 +132,36 @@ func sshvalTest(c *cli.Context) error {
 	cmd := strings.Join(words, " ")
 	env := sshval.Env{Command: cmd, CommandSet: len(words) > 0, Connection: from.String() + " 50000 127.0.0.1 22"}
 	d := sshval.Decide(env, rules)
+	uid := os.Geteuid()
+	if name := c.String("user"); name != "" {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return fmt.Errorf("%w: --user: %v", errUsage, err)
+		}
+		if uid, err = strconv.Atoi(u.Uid); err != nil {
+			return fmt.Errorf("%w: --user: uid %q", errUsage, u.Uid)
+		}
+	}
+	var plan *sshval.Plan
+	if d.Allow {
+		if plan, err = sshval.Prepare(d, uid); err != nil {
+			d.Allow = false
+			d.Reason = strings.TrimPrefix(err.Error(), "sshval: ")
+		}
+	}
 	rule := "(none)"
 	if d.Rule != nil {
 		rule = fmt.Sprintf("%s %s (%s:%d)", d.Rule.Kind, d.Rule.Name, rules.File, d.Rule.Line)
 	}
 	if d.Allow {
-		fmt.Fprintf(c.App.Writer, "allowed by %s\nexec: %s\n", rule, strings.Join(d.Argv, " "))
+		mode := "none (a command rule has no root)"
+		if plan.Mode != "" {
+			mode = plan.Mode + " (" + plan.Detail + ")"
+		}
+		fmt.Fprintf(c.App.Writer, "allowed by %s\nexec: %s\nconfine: %s\nrun as: %s\n", rule, strings.Join(d.Argv, " "), mode, plan.Account)
+		if plan.Warning != "" {
+			fmt.Fprintf(c.App.Writer, "warning: %s\n", plan.Warning)
+		}
 		return nil
 	}
 	fmt.Fprintf(c.App.Writer, "rejected: %s\nrule: %s\n", d.Reason, rule)
