@@ -63,8 +63,9 @@ func checkCommand() *cli.Command {
 func updateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "update",
-		Usage: "check, then install the scan as the new baseline",
-		Flags: []cli.Flag{formatFlag(), mailFlag()},
+		Usage: "check, then install the scan as the new baseline (--packages: only what packages explain)",
+		Flags: []cli.Flag{formatFlag(), mailFlag(), &cli.BoolFlag{Name: "packages",
+			Usage: "accept only the changes package operations explain (package, package-script); unexplained changes and package mismatches keep their baseline state and show again"}},
 		Action: func(c *cli.Context) error {
 			return withRun(c, func(r *integrityRun) error { return r.check(true) })
 		},
@@ -367,7 +368,13 @@ func (r *integrityRun) check(update bool) error {
 	if err := r.diff(old, cur, rep, true); err != nil {
 		return err
 	}
-	if update {
+	if update && r.c.Bool("packages") {
+		if err := r.mergePackages(old, cur, rep); err != nil {
+			return err
+		}
+		rep.NewBaseline = base
+		rep.NewBaselineDigest = r.digest(base)
+	} else if update {
 		if r.limit != nil {
 			// Entries outside --limit keep their baseline values.
 			if err := r.mergeLimited(old, cur); err != nil {
@@ -383,6 +390,68 @@ func (r *integrityRun) check(update bool) error {
 		return err
 	}
 	return r.outcome(rep)
+}
+
+// mergePackages installs a baseline that takes the scan's state for every
+// path whose change packages explain (package, package-script) or that did
+// not change, and keeps the old baseline's state for every unexplained or
+// mismatched one, so those show again in the next check. It refuses to run
+// without package records: accepting nothing would look like success.
+func (r *integrityRun) mergePackages(old, cur *db.Baseline, rep *report.Report) error {
+	if r.limit != nil {
+		return fmt.Errorf("%w: update --packages and --limit do not go together", errUsage)
+	}
+	prov := rep.Provenance
+	if prov == nil || prov.Backend == "" {
+		why := "package_check=no"
+		if prov != nil {
+			why = prov.Note
+		} else if _, w := r.packageDB(); w != "" {
+			why = w
+		}
+		if len(rep.Changes) > 0 {
+			return fmt.Errorf("%w: update --packages needs the package records (%s); the baseline is unchanged", errUsage, why)
+		}
+	}
+	w, err := db.Create(r.pol.Options.StateDir, r.meta("update"))
+	if err != nil {
+		return err
+	}
+	var accepted, kept int
+	err = db.Join(old, cur, func(o, n *scanner.Entry) error {
+		p := ""
+		if n != nil {
+			p = n.Path
+		} else {
+			p = o.Path
+		}
+		take := n
+		if prov != nil {
+			if v, ok := prov.ByPath[p]; ok {
+				if v.Class == report.ClassPackage || v.Class == report.ClassScript {
+					accepted++
+				} else {
+					take = o
+					kept++
+				}
+			}
+		}
+		if take == nil {
+			return nil
+		}
+		return w.Put(take)
+	})
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	if _, err := w.Commit(r.path(baselineName), db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
+		w.Abort()
+		return err
+	}
+	rep.Notices = append(rep.Notices, fmt.Sprintf("update --packages: %d entries rescanned, %d explained changes accepted, %d unexplained or mismatched entries kept as in the old baseline",
+		rep.Total, accepted, kept))
+	return nil
 }
 
 // mergeLimited installs a baseline made of the scanned entries inside

@@ -140,6 +140,28 @@ func TestPackageProvenance(t *testing.T) {
 		t.Errorf("/var/lib/dpkg/status: %v, want package", v)
 	}
 
+	// update --packages accepts what packages explain; the next check
+	// shows only the two planted paths.
+	up := agent(t, "--config", f.conf, "--state-dir", f.state, "update", "--packages", "--format", "plain")
+	if up.code&^7 != 0 || !strings.Contains(up.stdout, "explained changes accepted") {
+		t.Fatalf("update --packages: exit %d\n%s%s", up.code, up.stdout, up.stderr)
+	}
+	r2, doc2 := f.run(t, "check")
+	if r2.code&^7 != 0 {
+		t.Fatalf("check after update --packages: exit %d: %s", r2.code, r2.stderr)
+	}
+	var reported []string
+	for p := range doc2.P.Paths {
+		reported = append(reported, p)
+	}
+	slices.Sort(reported)
+	if want := []string{trojan, planted}; !slices.Equal(reported, want) {
+		t.Errorf("after update --packages the check reports %q, want only %q\n%s", reported, want, r2.stdout)
+	}
+	if got := doc2.of("package-mismatch"); !slices.Equal(got, []string{trojan}) {
+		t.Errorf("after update --packages: mismatch %q", got)
+	}
+
 	// The plain report puts the mismatch before everything else.
 	rt := agent(t, "--config", f.conf, "--state-dir", f.state, "report", "show", "latest-check")
 	mi, ui := strings.Index(rt.stdout, "Package mismatch (content"), strings.Index(rt.stdout, "Unexplained:\n")
