@@ -10,10 +10,11 @@ import (
 
 // stripSetID is the --chmod sshval appends to a push that runs as root
 // without "owners yes": it clears the set-uid and set-gid bits of every
-// received non-directory, so that neither -p nor a client's own --chmod can
-// plant a set-uid root binary. rsync applies a server's --chmod to the
+// received file and directory, so that neither -p nor a client's own
+// --chmod (which its rsync applies before sending) can plant a set-uid root
+// binary. rsync applies a server's --chmod to the
 // file list it receives (flist.c, recv_file_entry), after the client's.
-const stripSetID = "--chmod=Fug-s"
+const stripSetID = "--chmod=ug-s"
 
 // sent records the options of one rsync server command, by long name, for
 // the policy checks: how the client spelled each (e.g. "-D" or
