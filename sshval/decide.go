@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // Env is what sshd tells a forced command about the connection.
@@ -17,7 +18,12 @@ type Env struct {
 	Command    string // SSH_ORIGINAL_COMMAND
 	CommandSet bool   // SSH_ORIGINAL_COMMAND is present in the environment
 	Connection string // SSH_CONNECTION: "client_ip client_port server_ip server_port"
+	Client     string // SSH_CLIENT: "client_ip client_port server_port", read when Connection is empty
 	User       string // the login user, for the log only
+	// EUID is sshval's effective uid: the account a rule without run_as
+	// runs its program as. Its zero value is root, so a caller that does
+	// not fill it in gets the strict checks for root (see policy).
+	EUID int
 }
 
 // Decision is the outcome of Decide.
@@ -30,7 +36,7 @@ type Decision struct {
 	// Reason says why the command was refused (the most specific reason
 	// over all rules tried), or which rule allowed it.
 	Reason      string
-	From        netip.Addr // the client address, invalid if SSH_CONNECTION was unusable
+	From        netip.Addr // the client address, invalid if SSH_CONNECTION and SSH_CLIENT were unusable
 	Command     string     // the command as received, for the log
 	Interactive bool       // no command: the client asked for a shell
 }
@@ -40,7 +46,7 @@ type Decision struct {
 // for read-only filesystem checks of rsync paths (Lstat and Readlink below
 // each rule's root, through an os.Root) and of the root's own permissions.
 // It never panics and never allows anything on an error: a missing or
-// malformed SSH_CONNECTION, an empty command (an interactive login), an
+// malformed client address (see ClientAddr), an empty command (an interactive login), an
 // sftp request, a command Tokenize refuses, and a command no rule allows
 // are all refused with a Reason.
 //
@@ -51,7 +57,7 @@ type Decision struct {
 // whose program did not match.
 func Decide(env Env, rules *Rules) Decision {
 	d := Decision{Command: env.Command}
-	from, err := parseConnection(env.Connection)
+	from, err := ClientAddr(env)
 	if err != nil {
 		d.Reason = err.Error()
 		d.Interactive = strings.TrimSpace(env.Command) == ""
@@ -84,7 +90,7 @@ func Decide(env Env, rules *Rules) Decision {
 	best, bestRank := "no rule allows this command", 0
 	for i := range rules.Rules {
 		r := &rules.Rules[i]
-		out, reason, rank := try(r, argv, from)
+		out, reason, rank := try(r, argv, from, env.EUID)
 		if out != nil {
 			d.Allow, d.Rule, d.Argv = true, r, out
 			d.Reason = "allowed by rule " + r.Name
@@ -101,17 +107,23 @@ func Decide(env Env, rules *Rules) Decision {
 // How specific a rule's refusal is; Decide reports the highest.
 // A rule for another program gives no reason at all (rank 0).
 const (
-	rankSource = 1 // the right program, from an address the rule does not allow
-	rankDetail = 2 // the right program and source, refused arguments
+	rankProgram = 1 // an rsync by a path that is not the rule's program
+	rankSource  = 2 // the right program, from an address the rule does not allow
+	rankDetail  = 3 // the right program and source, refused arguments
 )
 
 // try checks argv against one rule. It returns the argv to execute, or
-// a reason and its rank.
-func try(r *Rule, argv []string, from netip.Addr) ([]string, string, int) {
+// a reason and its rank. An rsync rule takes the program name "rsync" or
+// exactly the rule's program path: any other path, even one ending in
+// /rsync, would show a binary in the log that is not the one that runs.
+func try(r *Rule, argv []string, from netip.Addr, euid int) ([]string, string, int) {
 	switch r.Kind {
 	case KindRsync:
-		if argv[0] != "rsync" && !(path.IsAbs(argv[0]) && path.Base(argv[0]) == "rsync") {
-			return nil, "", 0
+		if argv[0] != "rsync" && argv[0] != r.Program {
+			if path.Base(argv[0]) != "rsync" {
+				return nil, "", 0
+			}
+			return nil, fmt.Sprintf("program %q not allowed by rule %s: it takes rsync or %s", argv[0], r.Name, r.Program), rankProgram
 		}
 	case KindCommand:
 		if argv[0] != r.Program && argv[0] != path.Base(r.Program) {
@@ -126,7 +138,7 @@ func try(r *Rule, argv []string, from netip.Addr) ([]string, string, int) {
 	var out []string
 	var err error
 	if r.Kind == KindRsync {
-		out, err = checkRsync(r, argv)
+		out, err = checkRsync(r, argv, runsAsRoot(r, euid))
 	} else {
 		out, err = checkCommand(r, argv)
 	}
@@ -159,17 +171,27 @@ func refuse(what, why string, args ...any) error {
 	return refusal{what: what, why: fmt.Sprintf(why, args...)}
 }
 
-// parseConnection takes the client address from SSH_CONNECTION, as
-// "10.1.2.3 51234 10.0.0.1 22". IPv4-mapped IPv6 addresses are unmapped so
-// that IPv4 prefixes match them.
-func parseConnection(s string) (netip.Addr, error) {
+// ClientAddr takes the client address from SSH_CONNECTION, as
+// "10.1.2.3 51234 10.0.0.1 22", or, when that is empty, from SSH_CLIENT, as
+// "10.1.2.3 51234 22" (what older sshds and some wrappers set). A
+// malformed SSH_CONNECTION is an error even if SSH_CLIENT is set: sshd sets
+// both, so a mismatch means something rewrote one. IPv4-mapped IPv6
+// addresses are unmapped so that IPv4 prefixes match them.
+func ClientAddr(env Env) (netip.Addr, error) {
+	name, s, fields := "SSH_CONNECTION", env.Connection, 4
+	if s == "" && env.Client != "" {
+		name, s, fields = "SSH_CLIENT", env.Client, 3
+	}
+	if s == "" {
+		return netip.Addr{}, errors.New("client address unknown: SSH_CONNECTION and SSH_CLIENT are missing (sshval runs only as an sshd forced command)")
+	}
 	f := strings.Fields(s)
-	if len(f) != 4 {
-		return netip.Addr{}, fmt.Errorf("SSH_CONNECTION missing or malformed: %q", s)
+	if len(f) != fields {
+		return netip.Addr{}, fmt.Errorf("%s malformed: %q has %d fields, want %d", name, s, len(f), fields)
 	}
 	a, err := netip.ParseAddr(f[0])
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("SSH_CONNECTION missing or malformed: %q", s)
+		return netip.Addr{}, fmt.Errorf("%s malformed: %q is not an IP address", name, f[0])
 	}
 	return a.Unmap(), nil
 }
@@ -247,7 +269,7 @@ const (
 var rsyncLong = map[string]optKind{
 	"server": optFlag, "sender": optFlag,
 	"append": optFlag, "delay-updates": optFlag, "dirs": optFlag, "existing": optFlag,
-	"fake-super": optFlag, "force": optFlag, "from0": optFlag, "fsync": optFlag,
+	"fake-super": optFlag, "force": optDelete, "from0": optFlag, "fsync": optFlag,
 	"fuzzy": optFlag, "group": optFlag, "hard-links": optFlag, "ignore-errors": optFlag,
 	"ignore-existing": optFlag, "ignore-missing-args": optFlag, "ignore-times": optFlag,
 	"inplace": optFlag, "links": optFlag, "list-only": optFlag, "mkpath": optFlag,
@@ -257,7 +279,7 @@ var rsyncLong = map[string]optKind{
 	"no-specials": optFlag, "numeric-ids": optFlag, "one-file-system": optFlag,
 	"open-noatime": optFlag, "owner": optFlag, "partial": optFlag, "perms": optFlag,
 	"preallocate": optFlag, "recursive": optFlag, "safe-links": optFlag, "size-only": optFlag,
-	"specials": optFlag, "stats": optFlag, "super": optFlag, "times": optFlag,
+	"specials": optFlag, "devices": optFlag, "copy-devices": optFlag, "write-devices": optFlag, "stats": optFlag, "super": optFlag, "times": optFlag,
 	"use-qsort": optFlag, "checksum": optFlag, "compress": optFlag, "backup": optFlag,
 
 	"block-size": optValue, "bwlimit": optValue, "checksum-choice": optValue,
@@ -293,8 +315,6 @@ var rsyncRefused = map[string]string{
 	"write-batch":       "writes a file the client names",
 	"only-write-batch":  "writes a file the client names",
 	"read-batch":        "reads a file the client names",
-	"copy-devices":      "reads devices",
-	"write-devices":     "writes devices",
 	"daemon":            "starts a daemon",
 	"config":            "reads a file the client names",
 	"debug":             "is not for servers",
@@ -311,6 +331,12 @@ var rsyncShortRefused = map[byte]string{
 	'L': "it (--copy-links) follows symlinks out of the root",
 	'k': "it (--copy-dirlinks) follows symlinks out of the root",
 	'K': "it (--keep-dirlinks) follows symlinks out of the root",
+}
+
+// ruleSetting are options a rule allows by a setting, not by "options".
+var ruleSetting = map[string]string{
+	"super": "owners yes", "devices": "devices yes", "specials": "devices yes",
+	"copy-devices": "devices yes", "write-devices": "devices yes",
 }
 
 // optionAllowedInRule checks a word of an "options" setting: a long option
@@ -330,17 +356,21 @@ func optionAllowedInRule(o string) error {
 	case optDelete:
 		return fmt.Errorf("%s: allow deletion with \"delete yes\"", o)
 	}
+	if setting, ok := ruleSetting[name]; ok {
+		return fmt.Errorf("%s: allow it with \"%s\"", o, setting)
+	}
 	return nil
 }
 
 // checkRsync checks an rsync server command against an rsync rule and
 // builds the argv to execute: the rule's rsync, the client's options with
-// path values confined and made absolute, sshval's own hardening options,
+// path values confined and made absolute, the options policy adds (for a
+// program that runs as root when privileged), sshval's own hardening options,
 // ".", and the confined absolute transfer paths. The words are checked
 // first, without touching the filesystem; then the root; then each path.
 //
 // Shape: rsync --server [--sender] OPTIONS... . PATH...
-func checkRsync(r *Rule, argv []string) ([]string, error) {
+func checkRsync(r *Rule, argv []string, privileged bool) ([]string, error) {
 	if len(argv) < 2 || argv[1] != "--server" {
 		return nil, refuse("rsync without --server", "")
 	}
@@ -350,6 +380,7 @@ func checkRsync(r *Rule, argv []string) ([]string, error) {
 		name, val string
 	}
 	var pathOpts []pathOpt
+	var opts sent
 	sender, relative, munge, dot := false, false, false, -1
 	for i := 2; i < len(argv); i++ {
 		a := argv[i]
@@ -369,7 +400,7 @@ func checkRsync(r *Rule, argv []string) ([]string, error) {
 				return nil, refuse("--"+name, "")
 			case optDelete:
 				if !r.Delete {
-					return nil, refuse("--"+name, "")
+					return nil, refuse("--"+name, "it removes existing files, and the rule says delete no")
 				}
 			case optPath:
 				if !slices.Contains(r.Options, "--"+name) {
@@ -392,6 +423,7 @@ func checkRsync(r *Rule, argv []string) ([]string, error) {
 				if hasVal {
 					return nil, refuse(a, "--%s takes no value", name)
 				}
+				opts.add(name, a)
 				out = append(out, a)
 				continue
 			}
@@ -402,6 +434,7 @@ func checkRsync(r *Rule, argv []string) ([]string, error) {
 				i++
 				val = argv[i]
 			}
+			opts.addValue(name, val)
 			switch {
 			case kind == optValue && name == "suffix" && strings.Contains(val, "/"):
 				return nil, refuse("--suffix with a /", "")
@@ -416,11 +449,16 @@ func checkRsync(r *Rule, argv []string) ([]string, error) {
 				out = append(out, "") // filled in once confined
 			}
 		case strings.HasPrefix(a, "-") && len(a) > 1:
-			rel, err := checkCluster(a)
+			letters, err := checkCluster(a)
 			if err != nil {
 				return nil, err
 			}
-			relative = relative || rel
+			for _, c := range []byte(letters) {
+				relative = relative || c == 'R'
+				for _, name := range shortLong[c] {
+					opts.add(name, "-"+string(c))
+				}
+			}
 			out = append(out, a)
 		default:
 			return nil, refuse(fmt.Sprintf("argument %q before \".\"", a), "")
@@ -435,6 +473,11 @@ func checkRsync(r *Rule, argv []string) ([]string, error) {
 	if !sender && !r.Push {
 		return nil, refuse("push", "")
 	}
+	added, err := policy(r, &opts, sender, privileged)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, added...)
 
 	if !path.IsAbs(r.Root) || path.Clean(r.Root) == "/" {
 		return nil, fmt.Errorf("root %q is not an absolute directory below /", r.Root)
@@ -478,34 +521,32 @@ func checkRsync(r *Rule, argv []string) ([]string, error) {
 }
 
 // checkCluster checks a short-option cluster such as "-vlogDtpre.iLsfxCIvu"
-// and reports whether it turns on --relative (R). After "e" comes the
+// and returns its option letters ("vlogDtpr" there). After "e" comes the
 // capability blob ("e.iLsfxCIvu", digits allowed before the dot), which is
-// not a set of options; "B" and "@" take the rest of the word as a number.
-func checkCluster(a string) (relative bool, err error) {
+// not a set of options, so its letters are not returned; "B" and "@" take
+// the rest of the word as a number.
+func checkCluster(a string) (letters string, err error) {
 	for i := 1; i < len(a); i++ {
 		c := a[i]
 		switch {
 		case c == 'e':
 			if !capabilityBlob(a[i+1:]) {
-				return false, refuse(fmt.Sprintf("option cluster %q", a), "bad capability string")
+				return "", refuse(fmt.Sprintf("option cluster %q", a), "bad capability string")
 			}
-			return relative, nil
+			return a[1:i], nil
 		case c == 'B' || c == '@':
 			if !number(a[i+1:]) {
-				return false, refuse(fmt.Sprintf("option cluster %q", a), "-%c needs a number", c)
+				return "", refuse(fmt.Sprintf("option cluster %q", a), "-%c needs a number", c)
 			}
-			return relative, nil
+			return a[1:i], nil
 		case rsyncShortRefused[c] != "":
-			return false, refuse("-"+string(c), "%s", rsyncShortRefused[c])
+			return "", refuse("-"+string(c), "%s", rsyncShortRefused[c])
 		case strings.IndexByte(rsyncShort, c) >= 0:
-			if c == 'R' {
-				relative = true
-			}
 		default:
-			return false, refuse("-"+string(c), "")
+			return "", refuse("-"+string(c), "")
 		}
 	}
-	return relative, nil
+	return a[1:], nil
 }
 
 // capabilityBlob accepts what follows "e": digits, then optionally "." and
@@ -662,7 +703,7 @@ func (c *confiner) resolve(rel string) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("cannot be checked: %v", cause(err))
+			return unchecked(cur, "lstat", err)
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			done = append(done, comp)
@@ -674,7 +715,7 @@ func (c *confiner) resolve(rel string) error {
 		}
 		target, err := c.root.Readlink(cur)
 		if err != nil {
-			return fmt.Errorf("cannot be checked: %v", cause(err))
+			return unchecked(cur, "readlink", err)
 		}
 		if path.IsAbs(target) {
 			rest, ok := c.underRoot(target)
@@ -688,6 +729,32 @@ func (c *confiner) resolve(rel string) error {
 		todo = append(splitPath(target), todo...)
 	}
 	return nil
+}
+
+// unchecked explains why component cur of a path could not be checked
+// (op is "lstat" or "readlink"), in words an admin can act on: a bare
+// errno ("invalid argument") would not say that the tree changed under the
+// check. The result follows "it" in the refusal.
+func unchecked(cur, op string, err error) error {
+	switch {
+	case op == "readlink" && errors.Is(err, syscall.EINVAL):
+		return fmt.Errorf("changed while it was checked (%s stopped being a symlink: a symlink or rename race)", cur)
+	case op == "readlink" && errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("changed while it was checked (symlink %s vanished: a symlink or rename race)", cur)
+	case strings.Contains(cause(err).Error(), "path escapes from parent"):
+		// os.Root: a directory checked a moment ago is now a symlink
+		// out of the root.
+		return fmt.Errorf("changed while it was checked (a directory on the way to %s became a symlink leading out: a symlink or rename race)", cur)
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("cannot be checked: a component of %s is not a directory", cur)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("cannot be checked: sshval's account may not look up %s", cur)
+	case errors.Is(err, syscall.ELOOP):
+		return errors.New("has too many levels of symlinks")
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return fmt.Errorf("cannot be checked: %s is too long a name", cur)
+	}
+	return fmt.Errorf("cannot be checked: %s of %s failed: %v", op, cur, cause(err))
 }
 
 // underRoot reports whether the absolute symlink target t names the root or

@@ -101,8 +101,10 @@ command dump {
 	return fx
 }
 
+// env is the environment of a connection from from, with sshval running
+// as an ordinary account (uid 1000).
 func env(cmd, from string) Env {
-	return Env{Command: cmd, CommandSet: true, Connection: from + " 51234 10.0.0.1 22"}
+	return Env{Command: cmd, CommandSet: true, Connection: from + " 51234 10.0.0.1 22", EUID: 1000}
 }
 
 func TestDecide(t *testing.T) {
@@ -141,8 +143,14 @@ func TestDecide(t *testing.T) {
 			argv: []string{"/usr/bin/rsync", "--server", "--sender", cl, C, ".", R + "/in/f", R + "/absin/f"}, rule: "backups"},
 		{name: "dangling symlink inside", env: env(push+". dang", "10.1.2.3"),
 			argv: []string{"/usr/bin/rsync", "--server", cl, C, ".", R + "/dang"}, rule: "backups"},
-		{name: "client's rsync path is ignored", env: env("/opt/evil/rsync --server -vlogDtpre.iLsfxCIvu . x", "10.1.2.3"),
+		{name: "the rule's own program path", env: env("/usr/bin/rsync --server -vlogDtpre.iLsfxCIvu . x", "10.1.2.3"),
 			argv: []string{"/usr/bin/rsync", "--server", cl, C, ".", R + "/x"}, rule: "backups"},
+		{name: "another path ending in rsync", env: env("/tmp/evil/rsync --server -vlogDtpre.iLsfxCIvu . x", "10.1.2.3"),
+			reason: `program "/tmp/evil/rsync" not allowed by rule backups: it takes rsync or /usr/bin/rsync`},
+		{name: "a relative path ending in rsync", env: env("bin/rsync --server -vlogDtpre.iLsfxCIvu . x", "10.1.2.3"),
+			reason: `program "bin/rsync" not allowed`},
+		{name: "rsync-like name", env: env("rsync2 --server -vlogDtpre.iLsfxCIvu . x", "10.1.2.3"),
+			reason: "no rule allows this command"},
 		{name: "IPv6 source", env: env(push+". x", "2001:db8::7"),
 			argv: []string{"/usr/bin/rsync", "--server", cl, C, ".", R + "/x"}, rule: "backups"},
 		{name: "IPv4-mapped source", env: env(push+". x", "::ffff:10.9.9.9"),
@@ -158,7 +166,7 @@ func TestDecide(t *testing.T) {
 		{name: "delete where allowed, munged, unconfined", env: env(push+"--delete . x", "192.0.2.9"),
 			argv: []string{"/usr/bin/rsync", "--server", cl, "--delete", "--munge-links", ".", R + "/x"}, rule: "inbox"},
 
-		{name: "delete refused", env: env(push+"--delete . x", "10.1.2.3"), reason: "--delete not allowed by rule backups"},
+		{name: "delete refused", env: env(push+"--delete . x", "10.1.2.3"), reason: "--delete not allowed by rule backups: it removes existing files, and the rule says delete no"},
 		{name: "delete-after refused", env: env(push+"--max-delete=5 --delete-after . x", "10.1.2.3"), reason: "--delete-after not allowed by rule backups"},
 		{name: "remove-source-files refused", env: env(pull+"--remove-source-files . x", "10.1.2.3"), reason: "--remove-source-files not allowed by rule backups"},
 		{name: "pull refused", env: env(pull+". x", "192.0.2.9"), reason: "pull (rsync --sender) not allowed by rule inbox"},
@@ -221,9 +229,16 @@ func TestDecide(t *testing.T) {
 		{name: "newline", env: env(push+". x\ntouch /tmp/pwned", "10.1.2.3"), reason: "unsafe command"},
 		{name: "internal-sftp", env: env("internal-sftp", "10.1.2.3"), reason: "sftp is never allowed"},
 		{name: "sftp-server", env: env("/usr/lib/openssh/sftp-server", "10.1.2.3"), reason: "sftp is never allowed"},
-		{name: "no SSH_CONNECTION", env: Env{Command: "uptime", CommandSet: true}, reason: "SSH_CONNECTION missing or malformed"},
-		{name: "malformed SSH_CONNECTION", env: Env{Command: "uptime", CommandSet: true, Connection: "10.1.2.3"}, reason: "SSH_CONNECTION missing or malformed"},
-		{name: "bad address in SSH_CONNECTION", env: Env{Command: "uptime", CommandSet: true, Connection: "10.1.2 1 2 3"}, reason: "SSH_CONNECTION missing or malformed"},
+		{name: "no SSH_CONNECTION nor SSH_CLIENT", env: Env{Command: "uptime", CommandSet: true}, reason: "SSH_CONNECTION and SSH_CLIENT are missing"},
+		{name: "malformed SSH_CONNECTION", env: Env{Command: "uptime", CommandSet: true, Connection: "10.1.2.3"}, reason: `SSH_CONNECTION malformed: "10.1.2.3" has 1 fields, want 4`},
+		{name: "bad address in SSH_CONNECTION", env: Env{Command: "uptime", CommandSet: true, Connection: "10.1.2 1 2 3"}, reason: `SSH_CONNECTION malformed: "10.1.2" is not an IP address`},
+		{name: "SSH_CLIENT only", env: Env{Command: "uptime", CommandSet: true, Client: "10.1.2.3 51234 22"},
+			argv: []string{"/usr/bin/uptime"}, rule: "uptime"},
+		{name: "SSH_CLIENT only, outside the rule's from", env: Env{Command: "uptime", CommandSet: true, Client: "192.0.2.9 51234 22"},
+			reason: "source 192.0.2.9 not allowed by rule uptime"},
+		{name: "SSH_CONNECTION wins over SSH_CLIENT", env: Env{Command: "uptime", CommandSet: true, Connection: "192.0.2.9 1 10.0.0.1 22", Client: "10.1.2.3 1 22"},
+			reason: "source 192.0.2.9 not allowed by rule uptime"},
+		{name: "malformed SSH_CLIENT", env: Env{Command: "uptime", CommandSet: true, Client: "10.1.2.3 51234 10.0.0.1 22"}, reason: "SSH_CLIENT malformed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Decide(tc.env, fx.rules)
@@ -299,7 +314,9 @@ func TestRealClientCommands(t *testing.T) {
 		"rsync --server -logDtpre.iLsfxCIvu --compare-dest ../c . dst":                 ".. component",
 		"rsync --server -logDtpre.iLsfxCIvu --log-file=/tmp/x . dst":                   "--log-file not allowed",
 		"rsync --server -lKogDtpre.iLsfxCIvu --safe-links . dst":                       "-K not allowed",
-		"rsync --server --sender -logDtpre.iLsfxCIvu --inplace --copy-devices . src":   "--copy-devices not allowed",
+		"rsync --server --sender -logDtpre.iLsfxCIvu --inplace --copy-devices . src":   "--copy-devices not allowed by rule all: it gives access to device contents; it needs devices yes",
+		"/bin/rsync --server -logDtpre.iLsfxCIvu . dst":                                `program "/bin/rsync" not allowed`,
+		"rsync --server -logDtpre.iLsfxCIvu --inplace --write-devices . dst":           "--write-devices not allowed by rule all: it gives access to device contents",
 		"rsync --server --sender -logDtpre.iLsfxCIvu . a\\\tb n\\":                     "unsafe command",
 	}
 	for _, cmd := range readCommands(t) {

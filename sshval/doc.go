@@ -8,8 +8,8 @@
 // log (Logger), and the authorized_keys audit (Audit).
 //
 // Decide never allows on doubt. An interactive login, sftp, a command with
-// a control character or an unquoted shell operator, a malformed
-// SSH_CONNECTION and anything no rule allows are refused. An rsync rule
+// a control character or an unquoted shell operator, a missing or malformed
+// client address and anything no rule allows are refused. An rsync rule
 // confines every path the client names (transfer paths and path-valued
 // options such as --link-dest) to its root: ".." is refused, and each
 // existing component is resolved symlink by symlink below the root through
@@ -17,7 +17,11 @@
 // The argv it returns runs the rule's own rsync binary with absolute
 // paths, --confine-root=ROOT (rsync 3.5.0 and later confines filter merge
 // files and --files-from lists with it) and, if the rule asks, --munge-links
-// (so a symlink a client uploads can never be followed later).
+// (so a symlink a client uploads can never be followed later). For a
+// program that runs as root it refuses the options that create devices or
+// choose owners and strips set-uid bits, unless the rule allows them
+// ("devices yes", "owners yes"); "delete no" and "overwrite no" refuse what
+// would remove or replace existing files (see policy).
 //
 // Those checks run in user space and cannot close the window between
 // Decide's check and rsync's own open against a local user or a second
@@ -28,6 +32,6 @@
 // user-space checks alone and is logged as a warning (Logger.Warn).
 //
 // The package never prints, never exits, never runs a shell, and never
-// reads the environment itself: the command layer passes SSH_ORIGINAL_COMMAND
-// and SSH_CONNECTION in an Env.
+// reads the environment itself: the command layer passes SSH_ORIGINAL_COMMAND,
+// SSH_CONNECTION, SSH_CLIENT and its effective uid in an Env.
 package sshval

@@ -146,15 +146,22 @@ func Message(d Decision) string {
 	return b.String()
 }
 
-// Escape makes s safe to log as part of one line: every byte of a control
-// character (C0, DEL, C1, and any other rune unicode.IsPrint rejects, such as
-// U+2028 or bidi overrides) and every byte of invalid UTF-8 is written as a
-// backslash and three octal digits, so a newline becomes \012 and a stray
-// 0xff byte \377 (U+FFFD itself is escaped too, as \357\277\275).
-// Printable text, including the ASCII space, is kept as is. A backslash is
-// not doubled (rsync escapes spaces with it and the log should show the
-// command as sent), so a literal "\012" in the command reads the same as an
-// escaped newline: the log stays unforgeable, not reversible.
+// Escape makes s safe to log as part of one line. Every byte of an ASCII
+// control character (C0 and DEL) and every byte of invalid UTF-8 is written
+// as a backslash and three octal digits, as aide prints control bytes in
+// its reports: a newline becomes \012 and a stray 0xff byte \377. Every
+// other rune unicode.IsPrint rejects is written as \u and four hex digits
+// (\U and eight above U+FFFF), the way JSON and Go spell a code point: C1
+// controls (\u0085), format characters (category Cf: the bidi controls
+// U+200E, U+200F, U+202A-U+202E and U+2066-U+2069, zero-width spaces, the
+// soft hyphen), the line and paragraph separators U+2028 and U+2029,
+// private-use and unassigned code points, and U+FFFD itself (\ufffd), so it
+// reads differently from an invalid byte. Printable text, including the
+// ASCII space, is kept as is, so a log line can neither be split nor
+// reordered on screen. A backslash is not doubled (rsync escapes spaces
+// with it and the log should show the command as sent), so a literal
+// "\012" in the command reads the same as an escaped newline: the log
+// stays unforgeable, not reversible.
 func Escape(s string) string {
 	clean := true
 	for _, r := range s {
@@ -166,17 +173,28 @@ func Escape(s string) string {
 	if clean {
 		return s
 	}
+	const hex = "0123456789abcdef"
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if keep(r) {
+		switch {
+		case keep(r):
 			b.WriteString(s[i : i+n])
-		} else {
-			for _, c := range []byte(s[i : i+n]) {
-				b.WriteByte('\\')
-				b.WriteByte('0' + c>>6)
-				b.WriteByte('0' + c>>3&7)
-				b.WriteByte('0' + c&7)
+		case r < utf8.RuneSelf || r == utf8.RuneError && n == 1:
+			c := s[i]
+			b.WriteByte('\\')
+			b.WriteByte('0' + c>>6)
+			b.WriteByte('0' + c>>3&7)
+			b.WriteByte('0' + c&7)
+		case r > 0xffff:
+			b.WriteString(`\U`)
+			for shift := 28; shift >= 0; shift -= 4 {
+				b.WriteByte(hex[r>>shift&15])
+			}
+		default:
+			b.WriteString(`\u`)
+			for shift := 12; shift >= 0; shift -= 4 {
+				b.WriteByte(hex[r>>shift&15])
 			}
 		}
 		i += n
@@ -185,8 +203,8 @@ func Escape(s string) string {
 }
 
 // keep reports whether r may appear in a log line unescaped. Invalid UTF-8
-// decodes to U+FFFD, so that rune is always escaped (a genuine U+FFFD too,
-// as its three bytes).
+// decodes to U+FFFD, so that rune is always escaped (a genuine U+FFFD as
+// \ufffd, an invalid byte in octal).
 func keep(r rune) bool {
 	if r < utf8.RuneSelf {
 		return r >= ' ' && r != 0x7f

@@ -31,7 +31,7 @@ func sshvalCommand() *cli.Command {
 		Usage: "forced command for authorized_keys: run only what the rules allow, without a shell, logging every decision",
 		Description: `Use in authorized_keys as
    command="/usr/sbin/agent sshval",restrict ssh-ed25519 AAAA... backup@host
-It reads SSH_ORIGINAL_COMMAND and SSH_CONNECTION, decides, logs, and either
+It reads SSH_ORIGINAL_COMMAND and SSH_CONNECTION (else SSH_CLIENT), decides, logs, and either
 executes the allowed command (no shell) or prints the rejection and exits 126.`,
 		Flags:  []cli.Flag{rulesFlag()},
 		Action: sshvalForced,
@@ -63,7 +63,8 @@ executes the allowed command (no shell) or prints the rejection and exits 126.`,
 // the configured file, an exec that fails.
 func sshvalForced(c *cli.Context) error {
 	cmd, set := os.LookupEnv("SSH_ORIGINAL_COMMAND")
-	env := sshval.Env{Command: cmd, CommandSet: set, Connection: os.Getenv("SSH_CONNECTION")}
+	env := sshval.Env{Command: cmd, CommandSet: set, Connection: os.Getenv("SSH_CONNECTION"),
+		Client: os.Getenv("SSH_CLIENT"), EUID: os.Geteuid()}
 	if u, err := user.Current(); err == nil {
 		env.User = u.Username
 	}
@@ -72,7 +73,7 @@ func sshvalForced(c *cli.Context) error {
 	logger := &sshval.Logger{}
 	if err != nil {
 		d = sshval.Decision{Command: cmd, Reason: "rules unusable: " + err.Error(), Interactive: strings.TrimSpace(cmd) == ""}
-		if ap, perr := netip.ParseAddr(strings.Fields(env.Connection + " -")[0]); perr == nil {
+		if ap, perr := sshval.ClientAddr(env); perr == nil {
 			d.From = ap
 		}
 	} else {
@@ -101,7 +102,7 @@ func sshvalForced(c *cli.Context) error {
 		}
 	}
 	if !d.Allow {
-		fmt.Fprintf(c.App.ErrWriter, "sshval: rejected: %s\n", d.Reason)
+		fmt.Fprintf(c.App.ErrWriter, "sshval: rejected: %s\n", sshval.Escape(d.Reason))
 		return &exitError{code: exitRejected}
 	}
 	err = sshval.Run(d, plan)
@@ -130,7 +131,7 @@ func sshvalTest(c *cli.Context) error {
 		words = words[1:]
 	}
 	cmd := strings.Join(words, " ")
-	env := sshval.Env{Command: cmd, CommandSet: len(words) > 0, Connection: from.String() + " 50000 127.0.0.1 22"}
+	env := sshval.Env{Command: cmd, CommandSet: len(words) > 0, Connection: from.String() + " 50000 127.0.0.1 22", EUID: os.Geteuid()}
 	d := sshval.Decide(env, rules)
 	uid := os.Geteuid()
 	if name := c.String("user"); name != "" {

@@ -217,6 +217,9 @@ type Options struct {
 	// AuthorizedKeys is the absolute path of the one authorized_keys
 	// file sshd reads, for every user.
 	AuthorizedKeys string
+	// RootLogin lets User be root, with forced commands only
+	// (PermitRootLogin forced-commands-only); otherwise root may not log in.
+	RootLogin bool
 }
 
 // Server is a running sshd started by Start.
@@ -245,6 +248,10 @@ func (s *Server) Log() string { return s.log.String() }
 // and pid file. optional lines go last; Start drops them when this sshd
 // does not know them.
 func Config(opts Options, port int, hostKey, pidFile string, optional ...string) string {
+	permitRoot := "PermitRootLogin no"
+	if opts.RootLogin {
+		permitRoot = "PermitRootLogin forced-commands-only"
+	}
 	lines := []string{
 		"# written by opsagent internal/sshtest for one test run",
 		"ListenAddress " + net.JoinHostPort(Host, strconv.Itoa(port)),
@@ -252,7 +259,7 @@ func Config(opts Options, port int, hostKey, pidFile string, optional ...string)
 		"PidFile " + pidFile,
 		"AuthorizedKeysFile " + opts.AuthorizedKeys,
 		"AllowUsers " + opts.User,
-		"PermitRootLogin no",
+		permitRoot,
 		"PubkeyAuthentication yes",
 		"PasswordAuthentication no",
 		"KbdInteractiveAuthentication no",
