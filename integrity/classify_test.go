@@ -3,6 +3,7 @@ package integrity
 import (
 	"crypto/md5"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,15 @@ func (m *memDB) Package(name string) (pkgdb.Package, bool) {
 		}
 	}
 	return pkgdb.Package{}, false
+}
+func (m *memDB) Packages() []string {
+	var out []string
+	for _, f := range m.files {
+		if !slices.Contains(out, f.Package) {
+			out = append(out, f.Package)
+		}
+	}
+	return out
 }
 func (m *memDB) Files(pkg string) []pkgdb.File {
 	var out []pkgdb.File

@@ -321,6 +321,17 @@ func (d *Dpkg) Package(name string) (Package, bool) {
 	return p.Package, true
 }
 
+// Packages returns the key of every package of the status file (as its
+// info files spell it), sorted.
+func (d *Dpkg) Packages() []string {
+	out := make([]string, 0, len(d.pkgs))
+	for i := range d.pkgs {
+		out = append(out, d.pkgs[i].key)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Files returns the records of every path the package lists, in its
 // list's order, each Path where the file lies (a diverted file at the
 // diversion's new name).

@@ -101,6 +101,9 @@ type DB interface {
 	Owners(path string) []File
 	// Package returns an installed package by name ("name" or "name:arch").
 	Package(name string) (Package, bool)
+	// Packages returns the spelling of every installed package, as Files
+	// takes it, sorted.
+	Packages() []string
 	// Files returns the records of every path the package ships.
 	Files(pkg string) []File
 	// Runs returns the package runs that ended at or after since, oldest

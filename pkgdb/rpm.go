@@ -425,6 +425,16 @@ func (db *RPM) Package(name string) (Package, bool) {
 	return Package{}, false
 }
 
+// Packages returns every package spelling Files takes, sorted.
+func (db *RPM) Packages() []string {
+	out := make([]string, 0, len(db.files))
+	for k := range db.files {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Files returns the records of every path of the package spelled pkg.
 func (db *RPM) Files(pkg string) []File {
 	if files, ok := db.files[pkg]; ok {

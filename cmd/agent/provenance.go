@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,20 +12,27 @@ import (
 	"opsagent/integrity"
 	"opsagent/pkgdb"
 	"opsagent/report"
+	"opsagent/rules"
 )
 
 // packageDB opens the package manager's records for the provenance of
-// changes. It returns nil and the reason when there are none to read; with
-// package_check=no it returns nil and "" (no classification at all).
+// changes, once per run (openPackageDB).
 func (r *integrityRun) packageDB() (pkgdb.DB, string) {
-	o := r.pol.Options
+	if r.pkgDB == nil && r.pkgWhy == "" {
+		r.pkgDB, r.pkgWhy = openPackageDB(r.ctx, r.pol.Options)
+	}
+	return r.pkgDB, r.pkgWhy
+}
+
+// openPackageDB opens dpkg's records (package_admindir, package_log) or,
+// where there are none, rpm's. It returns nil and the reason when there are
+// none to read; with package_check=no it returns nil and "" (no
+// classification at all). Both paths are the host's, under root_prefix
+// like every scanned path.
+func openPackageDB(ctx context.Context, o rules.Options) (pkgdb.DB, string) {
 	if o.PackageCheck == "no" {
 		return nil, ""
 	}
-	if r.pkgDB != nil || r.pkgWhy != "" {
-		return r.pkgDB, r.pkgWhy
-	}
-	// Both paths are the host's, under root_prefix like every scanned path.
 	root := o.RootPrefix
 	admin := o.PackageAdminDir
 	if admin == "" {
@@ -34,26 +42,20 @@ func (r *integrityRun) packageDB() (pkgdb.DB, string) {
 	case err == nil:
 		d, err := pkgdb.OpenDpkg(pkgdb.DpkgOptions{AdminDir: admin, Log: o.PackageLog, Root: root})
 		if err != nil {
-			r.pkgWhy = fmt.Sprintf("the dpkg records cannot be read (%v): every change is unexplained", err)
-			return nil, r.pkgWhy
+			return nil, fmt.Sprintf("the dpkg records cannot be read (%v): every change is unexplained", err)
 		}
-		r.pkgDB = d
 		return d, ""
 	case o.PackageAdminDir != "":
-		r.pkgWhy = fmt.Sprintf("package_admindir %s has no status file (%v): every change is unexplained", admin, err)
-		return nil, r.pkgWhy
+		return nil, fmt.Sprintf("package_admindir %s has no status file (%v): every change is unexplained", admin, err)
 	}
-	db, err := pkgdb.OpenRPM(r.ctx, pkgdb.RPMOptions{Root: root})
+	db, err := pkgdb.OpenRPM(ctx, pkgdb.RPMOptions{Root: root})
 	switch {
 	case err == nil:
-		r.pkgDB = db
 		return db, ""
 	case errors.Is(err, pkgdb.ErrRPMAbsent):
-		r.pkgWhy = "no dpkg or rpm database on this host: every change is unexplained"
-	default:
-		r.pkgWhy = fmt.Sprintf("the rpm database cannot be read (%v): every change is unexplained", err)
+		return nil, "no dpkg or rpm database on this host: every change is unexplained"
 	}
-	return nil, r.pkgWhy
+	return nil, fmt.Sprintf("the rpm database cannot be read (%v): every change is unexplained", err)
 }
 
 // classify fills rep.Provenance for rep's changes: who made each one.

@@ -207,3 +207,43 @@ func TestPackageProvenanceTamperedRecords(t *testing.T) {
 }
 
 func md5hex(b []byte) string { return fmt.Sprintf("%x", md5.Sum(b)) }
+
+// TestPkgVerify: like debsums -c, every package file whose content differs
+// from its record, exit 1; an edited conffile is listed but does not count;
+// a clean host exits 0, and a host without records 3.
+func TestPkgVerify(t *testing.T) {
+	f := newPkgFixture(t)
+	a := func(args ...string) result {
+		return agent(t, append([]string{"--config", f.conf, "--state-dir", f.state, "pkg", "verify"}, args...)...)
+	}
+	if r := a(); r.code != 0 || r.stdout != "" {
+		t.Fatalf("clean host: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	os.WriteFile(filepath.Join(f.h.Root, "usr/bin/beta"), []byte("trojan\n"), 0o755)
+	os.WriteFile(filepath.Join(f.h.Root, "etc/alpha.conf"), []byte("setting=2\n"), 0o644)
+	os.Remove(filepath.Join(f.h.Root, "usr/sbin/gammad"))
+	r := a()
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	want := "/etc/alpha.conf: configuration file of alpha 1.0, edited\n" +
+		"/usr/bin/beta: differs from the md5 recorded by beta 1.0\n" +
+		"/usr/sbin/gammad: missing (gamma 1.0)\n"
+	if r.stdout != want {
+		t.Errorf("output:\n%s\nwant:\n%s", r.stdout, want)
+	}
+	if r := a("/usr/bin/alpha"); r.code != 0 || r.stdout != "" {
+		t.Errorf("verify of a clean path: exit %d %s", r.code, r.stdout)
+	}
+	if r := a("/usr/bin/beta"); r.code != 1 || !strings.Contains(r.stdout, "/usr/bin/beta") {
+		t.Errorf("verify of the trojaned path: exit %d %s", r.code, r.stdout)
+	}
+	if r := a("/usr/bin/nobody-owns-this"); r.code != exitInvalidArg {
+		t.Errorf("verify of an unowned path: exit %d", r.code)
+	}
+	conf := filepath.Join(t.TempDir(), "agent.conf")
+	os.WriteFile(conf, []byte("package_admindir=/nonexistent\nNORMAL = p+md5\n/usr NORMAL\n"), 0o600)
+	if r := agent(t, "--config", conf, "pkg", "verify"); r.code != 3 || !strings.Contains(r.stderr, "no status file") {
+		t.Errorf("no records: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
