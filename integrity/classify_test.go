@@ -118,7 +118,9 @@ func TestClassify(t *testing.T) {
 	changed := func(e *scanner.Entry, attrs rules.AttrSet) scanner.Change {
 		return scanner.Change{Path: e.Path, Kind: scanner.Changed, Old: e, New: e, Changed: attrs}
 	}
-	added := func(e *scanner.Entry) scanner.Change { return scanner.Change{Path: e.Path, Kind: scanner.Added, New: e} }
+	added := func(e *scanner.Entry) scanner.Change {
+		return scanner.Change{Path: e.Path, Kind: scanner.Added, New: e}
+	}
 	removed := func(p string) scanner.Change {
 		return scanner.Change{Path: p, Kind: scanner.Removed, Old: file(p, "")}
 	}
