@@ -560,12 +560,22 @@ func (kl *keyLine) sshvalProblems() []string {
 		return []string{ProblemRules + Escape(err.Error())}
 	}
 	var p []string
-	for _, r := range rules.Rules {
-		if r.Kind == KindRsync && r.Push && r.RunAs == "" {
-			p = append(p, ProblemRootPush+Escape(fmt.Sprintf("rule %s (%s:%d)", r.Name, rules.File, r.Line)))
-		}
+	for _, r := range rules.RootPushRules() {
+		p = append(p, ProblemRootPush+Escape(r))
 	}
 	return p
+}
+
+// RootPushRules names ("rule NAME (FILE:LINE)") the push rules without
+// run_as: run from a root account's key, their rsync receives as root.
+func (rs *Rules) RootPushRules() []string {
+	var out []string
+	for _, r := range rs.Rules {
+		if r.Kind == KindRsync && r.Push && r.RunAs == "" {
+			out = append(out, fmt.Sprintf("rule %s (%s:%d)", r.Name, rs.File, r.Line))
+		}
+	}
+	return out
 }
 
 // isRoot reports whether the account name (or decimal uid) is uid 0.

@@ -204,3 +204,25 @@ func TestAOEConfigError(t *testing.T) {
 		t.Error("a bad exports file created run_dir/aoe")
 	}
 }
+
+// TestConfigCheckSSHValRootPush: config check warns about an sshval push
+// rule without run_as, and not about one with it.
+func TestConfigCheckSSHValRootPush(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "sshval.conf")
+	body := "rsync backups {\n    root /data/x\n    push yes\n}\nrsync safe {\n    root /data/y\n    push yes\n    run_as backup\n}\n"
+	if err := os.WriteFile(rulesFile, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := simpleConfig(t, dir, filepath.Join(dir, "tree"))
+	r := agent(t, "--config", conf, "config", "check", "--sshval-rules", rulesFile)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "sshval push rule backups ("+rulesFile+":1) has no run_as") {
+		t.Errorf("no warning for the push rule without run_as: %q", r.stderr)
+	}
+	if strings.Contains(r.stderr, "rule safe") {
+		t.Errorf("warning for a rule with run_as: %q", r.stderr)
+	}
+}

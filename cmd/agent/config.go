@@ -121,13 +121,25 @@ func notices(c *cli.Context, pol *rules.Policy, stderr io.Writer) {
 	}
 }
 
+// sshvalRootPush returns the push rules of the sshval rules file that have
+// no run_as; nothing when the file is absent or does not load (agent
+// sshval test and audit report that).
+func sshvalRootPush(file string) []string {
+	rs, err := sshval.LoadRules(file)
+	if err != nil {
+		return nil
+	}
+	return rs.RootPushRules()
+}
+
 func configCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "config",
 		Usage: "configuration commands",
 		Subcommands: []*cli.Command{{
 			Name:  "check",
-			Usage: "parse the configuration and report every error (like aide --config-check)",
+			Usage: "parse the configuration and report every error (like aide --config-check); also warns about sshval push rules without run_as",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "sshval-rules", Value: defaultSSHValRules, Usage: "the sshval rules file to check as well (skipped when absent)"}},
 			Action: func(c *cli.Context) error {
 				pol, err := loadPolicy(c)
 				if err != nil {
@@ -140,6 +152,9 @@ func configCommand() *cli.Command {
 					}
 					for _, s := range pol.Ignored {
 						fmt.Fprintf(c.App.ErrWriter, "agent: notice: %s\n", s)
+					}
+					for _, s := range sshvalRootPush(c.String("sshval-rules")) {
+						fmt.Fprintf(c.App.ErrWriter, "agent: warning: sshval push %s has no run_as: from a root account's key its rsync receives as root (devices, owners and set-uid bits are then refused or stripped); set run_as\n", s)
 					}
 					fmt.Fprintf(c.App.Writer, "%s: %d rules, %d groups: ok\n", c.String("config"), len(pol.Rules), len(pol.Groups))
 				}
