@@ -73,6 +73,7 @@ demo: build
 #   /etc/agent/sshval.conf                         0644  sshval.conf.dist if sshval.conf exists
 #   /etc/agent/vbladed.conf.example                0644
 #   /etc/logrotate.d/agent                         0644
+#   /etc/apt/apt.conf.d/99agent                    0644  update --packages after every apt run
 #   /lib/systemd/system/agent.service              0644  ExecStart=$(PREFIX)/sbin/agent daemon
 # The configs under /etc are never overwritten. The cron file stays out of
 # /etc/cron.d (cronie would run a name like agent.example): copy it there to
@@ -97,6 +98,7 @@ install: build
 	done
 	install -m 0644 examples/vbladed.conf $(DESTDIR)/etc/agent/vbladed.conf.example
 	install -D -m 0644 examples/logrotate.d/agent $(DESTDIR)/etc/logrotate.d/agent
+	install -D -m 0644 examples/apt/99agent $(DESTDIR)/etc/apt/apt.conf.d/99agent
 	install -D -m 0644 $(DOCGEN)/agent.service $(DESTDIR)$(UNITDIR)/agent.service
 
 clean:

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"opsagent/aoe"
@@ -108,5 +109,30 @@ func TestSSHValConfParses(t *testing.T) {
 	}
 	if rules.Log != "/var/log/agent/sshval.log" || len(rules.Rules) == 0 || rules.Rules[0].Root != "/data/irsync" || rules.Rules[0].Delete {
 		t.Errorf("sshval.conf: log %q, rules %+v", rules.Log, rules.Rules)
+	}
+}
+
+// TestAptHook: apt reads the hook (apt-config parses it) and the command it
+// hands to sh is valid shell that calls update --packages.
+func TestAptHook(t *testing.T) {
+	aptConfig, err := exec.LookPath("apt-config")
+	if err != nil {
+		t.Skip("apt-config not installed (Debian package apt)")
+	}
+	out, err := exec.Command(aptConfig, "-c", "apt/99agent", "dump", "DPkg::Post-Invoke").CombinedOutput()
+	if err != nil {
+		t.Fatalf("apt-config: %v\n%s", err, out)
+	}
+	var cmd string
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, `DPkg::Post-Invoke:: "`); ok && strings.Contains(v, "/usr/sbin/agent") {
+			cmd = strings.TrimSuffix(v, `";`)
+		}
+	}
+	if !strings.Contains(cmd, "/usr/sbin/agent --quiet update --packages --mail") {
+		t.Fatalf("DPkg::Post-Invoke does not run update --packages: %q\n%s", cmd, out)
+	}
+	if out, err := exec.Command("/bin/sh", "-n", "-c", cmd).CombinedOutput(); err != nil {
+		t.Errorf("sh -n: %v\n%s", err, out)
 	}
 }

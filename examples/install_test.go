@@ -29,6 +29,7 @@ var installed = map[string]fs.FileMode{
 	"etc/agent/sshval.conf":                       0o644,
 	"etc/agent/vbladed.conf.example":              0o644,
 	"etc/logrotate.d/agent":                       0o644,
+	"etc/apt/apt.conf.d/99agent":                  0o644,
 	"lib/systemd/system/agent.service":            0o644,
 }
 
@@ -128,6 +129,7 @@ func TestInstall(t *testing.T) {
 			"etc/agent/sshval.conf":                 "sshval.conf",
 			"etc/agent/vbladed.conf.example":        "vbladed.conf",
 			"etc/logrotate.d/agent":                 "logrotate.d/agent",
+			"etc/apt/apt.conf.d/99agent":            "apt/99agent",
 			"usr/share/agent/examples/cron.d/agent": "cron.d/agent",
 		} {
 			a, err1 := os.ReadFile(filepath.Join(dest, inst))
