@@ -257,8 +257,9 @@ func (j *jsonWriter) provenance() {
 }
 
 // provenanceSubject is the subject's verdict when the report has
-// provenance: "2 unexplained, 1 package mismatch (481 changes explained by
-// 15 packages)".
+// provenance: "integrity check: 2 unexplained, 1 package mismatch (481
+// changes explained by 15 packages)". The "integrity KIND: " prefix stays
+// what it is without provenance, for mail filters.
 func provenanceSubject(r *Report) (string, bool) {
 	p := r.Provenance
 	if p == nil || r.Kind == KindInit || !r.differences() {
@@ -276,7 +277,11 @@ func provenanceSubject(r *Report) (string, bool) {
 		}
 		parts = append(parts, fmt.Sprintf("%d %s", n[ClassMismatch], word))
 	}
-	s := strings.Join(parts, ", ")
+	kind := r.Kind
+	if kind == "" {
+		kind = KindCheck
+	}
+	s := "integrity " + string(kind) + ": " + strings.Join(parts, ", ")
 	if e := n[ClassPackage] + n[ClassScript]; e > 0 {
 		pk := len(p.explainedBy())
 		s += fmt.Sprintf(" (%d %s explained by %d %s)", e, plural(e, "change", "changes"), pk, plural(pk, "package", "packages"))

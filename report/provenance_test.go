@@ -75,12 +75,12 @@ func TestProvenanceSubject(t *testing.T) {
 	r := provenanceReport(t, ExplainedSummary)
 	got := Subject("host1", r)
 	explained := len(r.Changes) - 2
-	want := "[agent] host1: 1 unexplained, 1 package mismatch (" + strconv.Itoa(explained) + " changes explained by 2 packages)"
+	want := "[agent] host1: integrity check: 1 unexplained, 1 package mismatch (" + strconv.Itoa(explained) + " changes explained by 2 packages)"
 	if got != want {
 		t.Errorf("Subject = %q, want %q", got, want)
 	}
 	r.Provenance = &ProvenanceInfo{ByPath: map[string]Provenance{"/a": {Class: ClassPackage, Package: "p"}}}
-	if got := Subject("h", r); got != "[agent] h: 0 unexplained (1 change explained by 1 package)" {
+	if got := Subject("h", r); got != "[agent] h: integrity check: 0 unexplained (1 change explained by 1 package)" {
 		t.Errorf("all explained: %q", got)
 	}
 }
