@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"opsagent/internal/capped"
 )
 
 // ErrRPMAbsent means there is no rpm binary to ask or no database for it
@@ -158,9 +160,8 @@ func runRPM(ctx context.Context, name, bin string, timeout time.Duration, args [
 	defer cancel()
 	cmd := exec.CommandContext(cctx, bin, args...)
 	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
-	var stdout, stderr rpmCapped
-	stdout.max, stderr.max = rpmMaxOutput, 64<<10
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdout, stderr := &capped.Buffer{Max: rpmMaxOutput}, &capped.Buffer{Max: 64 << 10}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	switch {
@@ -168,10 +169,10 @@ func runRPM(ctx context.Context, name, bin string, timeout time.Duration, args [
 		return nil, fmt.Errorf("%s: %w", name, ctx.Err())
 	case cctx.Err() != nil:
 		return nil, fmt.Errorf("%s: timed out after %v", name, timeout)
-	case stdout.over:
+	case stdout.Over():
 		return nil, fmt.Errorf("%s: output larger than %d bytes", name, rpmMaxOutput)
 	case err != nil:
-		msg := strings.TrimSpace(stderr.buf.String())
+		msg := strings.TrimSpace(stderr.String())
 		// Skip Debian's notice that rpm is not its package manager.
 		for _, l := range strings.Split(msg, "\n") {
 			if strings.HasPrefix(l, "error:") {
@@ -185,25 +186,7 @@ func runRPM(ctx context.Context, name, bin string, timeout time.Duration, args [
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return stdout.buf.Bytes(), nil
-}
-
-// rpmCapped keeps the first max bytes written and records any loss.
-type rpmCapped struct {
-	buf  bytes.Buffer
-	max  int
-	over bool
-}
-
-func (c *rpmCapped) Write(b []byte) (int, error) {
-	if room := c.max - c.buf.Len(); len(b) > room {
-		c.over = true
-		if room > 0 {
-			c.buf.Write(b[:room])
-		}
-		return len(b), nil
-	}
-	return c.buf.Write(b)
+	return stdout.Bytes(), nil
 }
 
 // readDNFLogs parses p and its rotated siblings (p.1, p-20240101, with or

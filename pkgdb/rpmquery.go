@@ -265,7 +265,7 @@ func parseRPMFile(f []string, h *RPMHeader) (File, error) {
 
 // rpmMode converts st_mode bits to an fs.FileMode.
 func rpmMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
+	mode := unixMode(m)
 	switch m & 0o170000 {
 	case 0o040000:
 		mode |= fs.ModeDir
@@ -282,15 +282,6 @@ func rpmMode(m uint32) fs.FileMode {
 	case 0o100000:
 	default:
 		mode |= fs.ModeIrregular
-	}
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
 	}
 	return mode
 }

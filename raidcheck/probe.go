@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"opsagent/internal/capped"
 )
 
 // ErrTimeout means a vendor CLI did not finish within Probe.Timeout; its
@@ -610,19 +612,19 @@ func (p *Probe) runCommand(ctx context.Context, bin, dir string, args []string) 
 	cmd.Env = []string{"LC_ALL=C", "PATH=" + pathEnv}
 	cmd.Dir = dir
 	cmd.Stdin = nil
-	stdout := &cappedBuffer{max: maxOutput}
-	stderr := &cappedBuffer{max: maxStderr}
+	stdout := &capped.Buffer{Max: maxOutput}
+	stderr := &capped.Buffer{Max: maxStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = waitDelay
 	err := cmd.Run()
-	in.Data = stdout.buf.Bytes()
+	in.Data = stdout.Bytes()
 	if cctx.Err() != nil && ctx.Err() == nil {
 		return in, fmt.Errorf("%s: %w after %v", name, ErrTimeout, timeout)
 	}
 	if ctx.Err() != nil {
 		return in, fmt.Errorf("%s: %w", name, ctx.Err())
 	}
-	if stdout.over {
+	if stdout.Over() {
 		return in, fmt.Errorf("%s: output larger than %d bytes", name, maxOutput)
 	}
 	var exitErr *exec.ExitError
@@ -630,7 +632,7 @@ func (p *Probe) runCommand(ctx context.Context, bin, dir string, args []string) 
 		return in, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(bytes.TrimSpace(in.Data)) == 0 {
-		msg := stderrLine(stderr.buf.Bytes())
+		msg := stderrLine(stderr.Bytes())
 		switch {
 		case err != nil && msg != "":
 			return in, fmt.Errorf("%s: %w: %s", name, err, msg)
@@ -652,26 +654,6 @@ func stderrLine(b []byte) string {
 		s = s[:200] + "..."
 	}
 	return strings.TrimSpace(s)
-}
-
-// cappedBuffer keeps the first max bytes written and swallows the rest, so a
-// chatty CLI is never blocked or killed by a full pipe; over records the
-// loss.
-type cappedBuffer struct {
-	buf  bytes.Buffer
-	max  int
-	over bool
-}
-
-func (c *cappedBuffer) Write(b []byte) (int, error) {
-	if room := c.max - c.buf.Len(); len(b) > room {
-		c.over = true
-		if room > 0 {
-			c.buf.Write(b[:room])
-		}
-		return len(b), nil
-	}
-	return c.buf.Write(b)
 }
 
 // The tw_cli `show` lines that name what to ask about next:
