@@ -114,8 +114,8 @@ func startPostfix(t *testing.T, snake, ca *mailCA) *testPostfix {
 		must(os.WriteFile(p, b, mode))
 		return p
 	}
-	snakeKey, snakeCert := write("snakeoil.key", snake.keyPEM), write("snakeoil.pem", snake.certPEM)
-	caKey, caCert := write("server.key", ca.keyPEM), write("server.pem", ca.certPEM)
+	snakeKey, snakeCert := write("snakeoil.key", snake.KeyPEM), write("snakeoil.pem", snake.CertPEM)
+	caKey, caCert := write("server.key", ca.KeyPEM), write("server.pem", ca.CertPEM)
 	write("aliases", []byte("agenttest "+pf.mailbox+"\n"))
 	pf.snakeAddr, pf.caAddr = freeLoopbackPort(t), freeLoopbackPort(t)
 
@@ -290,7 +290,7 @@ func TestSendPostfix(t *testing.T) {
 	if len(pf.procs()) == 0 {
 		t.Fatal("no process of the instance found by MAIL_CONFIG: the leak check at the end would prove nothing")
 	}
-	caFile := pemFile(t, "ca.pem", ca.caPEM)
+	caFile := pemFile(t, "ca.pem", ca.CAPEM)
 
 	cases := []struct {
 		name     string

@@ -3,18 +3,12 @@ package report
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,111 +19,16 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"opsagent/internal/testca"
 )
 
-// mailCA is a self-signed CA and a server certificate for 127.0.0.1 it
-// signed, generated per test run, also as PEM (for smtp_ca_file and
-// Postfix).
-type mailCA struct {
-	pool   *x509.CertPool
-	server tls.Certificate
+type mailCA = testca.CA
 
-	caPEM, certPEM, keyPEM []byte
-}
-
-// pemFile writes b to a file in a new temporary directory.
+func newMailCA(t *testing.T) *mailCA              { return testca.New(t) }
+func newSnakeoil(t *testing.T, cn string) *mailCA { return testca.Snakeoil(t, cn) }
 func pemFile(t *testing.T, name string, b []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (ca *mailCA) setPEM(t *testing.T, caDER []byte, key *ecdsa.PrivateKey) {
-	t.Helper()
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	ca.certPEM = nil
-	for _, der := range ca.server.Certificate {
-		ca.certPEM = append(ca.certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
-	}
-	ca.keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
-}
-
-// newSnakeoil is a server certificate like Debian's ssl-cert snakeoil: self
-// signed, the host name as CN, no subject alternative names at all. Its
-// "CA" is the certificate itself.
-func newSnakeoil(t *testing.T, cn string) *mailCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: cn},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	ca := &mailCA{pool: pool, server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
-	ca.setPEM(t, der, key)
-	return ca
-}
-
-func newMailCA(t *testing.T) *mailCA {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "agent test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	ca := &mailCA{pool: pool, server: tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}}
-	ca.setPEM(t, caDER, key)
-	return ca
+	return testca.PEMFile(t, name, b)
 }
 
 // mailReceived is one message the test server accepted.
@@ -277,9 +176,9 @@ func startMailServer(t *testing.T, be *mailBackend, mode mailServerMode, ca *mai
 		// client refuses to use it.
 		srv.AllowInsecureAuth = true
 	case smtpModeStartTLS:
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.server}}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.Server}}
 	case smtpModeImplicit:
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.server}}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.Server}}
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
 	done := make(chan struct{})
@@ -325,7 +224,7 @@ func mailBaseConfig() MailConfig {
 
 func TestSendSMTP(t *testing.T) {
 	ca := newMailCA(t)
-	trusted := &tls.Config{RootCAs: ca.pool}
+	trusted := &tls.Config{RootCAs: ca.Pool}
 	untrusted := &tls.Config{RootCAs: x509.NewCertPool()}
 	goodPW := mailPasswordFile(t, "s3cret", 0o600)
 	badPW := mailPasswordFile(t, "wrong", 0o600)
@@ -336,8 +235,8 @@ func TestSendSMTP(t *testing.T) {
 	}
 
 	snake := newSnakeoil(t, "mx.test")
-	caFile := pemFile(t, "ca.pem", ca.caPEM)
-	snakeFile := pemFile(t, "snakeoil.pem", snake.caPEM)
+	caFile := pemFile(t, "ca.pem", ca.CAPEM)
+	snakeFile := pemFile(t, "snakeoil.pem", snake.CAPEM)
 	notPEM := pemFile(t, "not.pem", []byte("not a certificate\n"))
 
 	cases := []struct {

@@ -397,7 +397,7 @@ func TestDeliverQueuesBehindStuckSpool(t *testing.T) {
 	be := &mailBackend{mechs: []string{"PLAIN"}, user: "agent", pass: "s3cret"}
 	addr, _ := startMailServer(t, be, smtpModeStartTLS, ca, "")
 	cfg := mailBaseConfig()
-	cfg.SMTPURL, cfg.TLSConfig = "smtp://"+addr, &tls.Config{RootCAs: ca.pool}
+	cfg.SMTPURL, cfg.TLSConfig = "smtp://"+addr, &tls.Config{RootCAs: ca.Pool}
 	cfg.SMTPUser, cfg.SMTPPasswordFile = "agent", mailPasswordFile(t, "wrong", 0o600)
 	sp, clock := newTestSpool(t)
 	if _, err := sp.Put(mailTo(t, cfg, "old report"), nil); err != nil {
