@@ -139,7 +139,7 @@ func configCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "check",
 			Usage: "parse the configuration and report every error (like aide --config-check); also warns about sshval push rules without run_as",
-			Flags: []cli.Flag{&cli.StringFlag{Name: "sshval-rules", Value: defaultSSHValRules, Usage: "the sshval rules file to check as well (skipped when absent)"}},
+			Flags: []cli.Flag{&cli.StringFlag{Name: "sshval-rules", Value: defaultSSHValRules, Usage: "the sshval rules `FILE` to check as well (skipped when absent)"}},
 			Action: func(c *cli.Context) error {
 				pol, err := loadPolicy(c)
 				if err != nil {
