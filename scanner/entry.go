@@ -56,6 +56,10 @@ type Entry struct {
 	// recorded when Options.Uncompress is set. Nil when not recorded or
 	// when the file is not gzip or does not decompress.
 	Uncompressed *Digests
+	// Reused is set when Options.Reuse claimed the entry: only its stat
+	// fields are filled, and the caller replaces it by the record it has.
+	// Never stored.
+	Reused bool
 	// Err is the per-entry problem, if any: the file could not be read, it
 	// vanished, it changed while it was read. An entry with Err set still
 	// carries whatever was learnt before the error.

@@ -96,6 +96,10 @@ func (w *worker) do(ctx context.Context, j *job) *Entry {
 			w.readlink(e, j)
 		}
 	case rules.TypeFile, rules.TypeDir:
+		if t == rules.TypeFile && s.opts.Reuse != nil && s.opts.Reuse(e) {
+			e.Reused = true
+			return e
+		}
 		if e.Attrs&readAttrs != 0 {
 			if s.fsOf(j, &st) == "" {
 				w.readFile(ctx, e, j)

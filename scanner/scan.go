@@ -47,6 +47,14 @@ type Options struct {
 	// (Entry.Prefix), which lets Compare ignore appends as aide --check
 	// does. It is called from several goroutines at once.
 	BaselineSize func(path string) (size int64, ok bool)
+	// Reuse, when set, is asked about every regular file after its lstat
+	// (e holds the stat fields): true means the caller already has a
+	// record of this file it trusts as it is (agent update --packages
+	// keeps the baseline's entry of a file whose inode, size, mtime and
+	// ctime did not move), so the file is not opened and e is emitted
+	// with Reused set and nothing read. Called from the hashing workers,
+	// concurrently.
+	Reuse func(e *Entry) bool
 	// Uncompress, when true, makes the scanner also record, for a regular
 	// gzip file whose rule has compressed and a hash, the digests of its
 	// decompressed content (Entry.Uncompressed), so that a log rotated and

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -764,5 +765,44 @@ func TestUncompressed(t *testing.T) {
 	got, _ = scanAll(t, root, Options{match: all(attrs &^ rules.AttrCompressed.Set()), Uncompress: true})
 	if e := byPath(got)["/a.gz"]; e.Uncompressed != nil {
 		t.Errorf("rule without compressed: %+v", e.Uncompressed)
+	}
+}
+
+// TestReuse: a file Options.Reuse claims is emitted with its stat fields
+// and Reused set, never opened or hashed; the others are hashed as usual.
+func TestReuse(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "keep"), "kept content")
+	writeFile(t, filepath.Join(root, "read"), "read content")
+	var asked []string
+	var mu sync.Mutex
+	es, st := scanAll(t, root, Options{Reuse: func(e *Entry) bool {
+		mu.Lock()
+		asked = append(asked, e.Path)
+		mu.Unlock()
+		return e.Path == "/keep"
+	}})
+	m := byPath(es)
+	keep, read := m["/keep"], m["/read"]
+	if keep == nil || read == nil {
+		t.Fatalf("entries: %v", m)
+	}
+	if !keep.Reused || keep.Digests != (Digests{}) || keep.Size != int64(len("kept content")) || keep.Inode == 0 {
+		t.Errorf("reused entry: %+v", keep)
+	}
+	if read.Reused || read.Digests.MD5 == ([16]byte{}) {
+		t.Errorf("read entry: %+v", read)
+	}
+	if st.FilesHashed != 1 {
+		t.Errorf("FilesHashed = %d, want 1", st.FilesHashed)
+	}
+	if m["/"] != nil && m["/"].Reused {
+		t.Error("a directory was offered to Reuse")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(asked)
+	if !slices.Equal(asked, []string{"/keep", "/read"}) {
+		t.Errorf("Reuse asked about %q, want only the regular files", asked)
 	}
 }

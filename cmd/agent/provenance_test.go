@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -143,7 +144,7 @@ func TestPackageProvenance(t *testing.T) {
 	// update --packages accepts what packages explain; the next check
 	// shows only the two planted paths.
 	up := agent(t, "--config", f.conf, "--state-dir", f.state, "update", "--packages", "--format", "plain")
-	if up.code&^7 != 0 || !strings.Contains(up.stdout, "explained changes accepted") {
+	if up.code&^7 != 0 || !strings.Contains(up.stdout, "explained changes accepted") || !regexp.MustCompile(`\(([1-9][0-9]*) unmoved files kept from the baseline unread\)`).MatchString(up.stdout) {
 		t.Fatalf("update --packages: exit %d\n%s%s", up.code, up.stdout, up.stderr)
 	}
 	r2, doc2 := f.run(t, "check")
