@@ -342,3 +342,96 @@ func writeFile(t *testing.T, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+// dpkgFixture installs pkgs into a new merged-/usr dpkg root and writes an
+// agent config scanning /usr, /etc and /var/lib there.
+func dpkgFixture(t *testing.T, pkgs ...debtest.Deb) *pkgFixture {
+	h := debtest.NewHost(t, true)
+	f := &pkgFixture{h: h, state: filepath.Join(t.TempDir(), "state"), conf: filepath.Join(t.TempDir(), "agent.conf")}
+	var debs []string
+	for _, p := range pkgs {
+		debs = append(debs, h.Build(p))
+	}
+	h.Dpkg(append([]string{"-i"}, debs...)...)
+	body := "root_prefix=" + h.Root + "\nreport_format=json\nreport_explained=list\n" +
+		"NORMAL = p+u+g+s+md5+sha256\n/usr NORMAL\n/etc NORMAL\n/var/lib NORMAL\n"
+	if err := os.WriteFile(f.conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.run(t, "init"); r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond) // a new second for mtimes and dpkg.log
+	return f
+}
+
+// TestPackageProvenanceDiversion: after the baseline, package wrap diverts
+// ctools' /usr/bin/ctool to ctool.distrib (as its preinst would) and ships
+// its own /usr/bin/ctool, and the admin diverts /usr/bin/cother locally and
+// writes a replacement. Each diverted file at its new name is explained by
+// the package that shipped it; wrap's file by wrap; only the admin's
+// replacement is unexplained.
+func TestPackageProvenanceDiversion(t *testing.T) {
+	f := dpkgFixture(t, debtest.Deb{Name: "ctools", Version: "1.0",
+		Files: map[string]string{"/usr/bin/ctool": "ctool\n", "/usr/bin/cother": "cother\n"}})
+	h := f.h
+	divert := func(args ...string) {
+		h.Run("dpkg-divert", append([]string{"--root=" + h.Root, "--rename"}, args...)...)
+	}
+	divert("--package", "wrap", "--divert", "/usr/bin/ctool.distrib", "--add", "/usr/bin/ctool")
+	h.Dpkg("-i", h.Build(debtest.Deb{Name: "wrap", Version: "1.0", Files: map[string]string{"/usr/bin/ctool": "#!/bin/sh\nexec ctool.distrib \"$@\"\n"}}))
+	divert("--local", "--divert", "/usr/bin/cother.distrib", "--add", "/usr/bin/cother")
+	if err := os.WriteFile(filepath.Join(h.Root, "usr/bin/cother"), []byte("#!/bin/sh\nlocal\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	r, doc := f.run(t, "check")
+	if r.code == 0 || r.code&^7 != 0 {
+		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
+	}
+	for p, pkg := range map[string]string{"/usr/bin/ctool.distrib": "ctools", "/usr/bin/cother.distrib": "ctools", "/usr/bin/ctool": "wrap"} {
+		if v := doc.P.Paths[p]; v["class"] != "package" || v["package"] != pkg || !strings.Contains(v["reason"], "matches the package") {
+			t.Errorf("%s: %v, want package %s, digest matching", p, v, pkg)
+		}
+	}
+	if got := doc.of("unexplained"); !slices.Equal(got, []string{"/usr/bin/cother"}) {
+		t.Errorf("unexplained = %q, want only the admin's /usr/bin/cother\n%s", got, r.stdout)
+	}
+	if got := doc.of("package-mismatch"); len(got) != 0 {
+		t.Errorf("package-mismatch = %q, want none\n%s", got, r.stdout)
+	}
+}
+
+// TestPackageProvenanceMergedUsr: on a merged-/usr host a package may list
+// its file as /bin/tool while the file lies at /usr/bin/tool (the scanner
+// sees /bin only as a link). An upgrade's new content there matches the
+// package's record (package), a trojan does not (package-mismatch).
+func TestPackageProvenanceMergedUsr(t *testing.T) {
+	tool := func(name, v string) debtest.Deb {
+		return debtest.Deb{Name: name, Version: v, Files: map[string]string{"/bin/" + name: name + " " + v + "\n"}}
+	}
+	f := dpkgFixture(t, tool("mtool", "1.0"), tool("xtool", "1.0"))
+	h := f.h
+	list, err := os.ReadFile(filepath.Join(h.Root, "var/lib/dpkg/info/mtool.list"))
+	if err != nil || !strings.Contains(string(list), "/bin/mtool\n") || strings.Contains(string(list), "/usr/bin/mtool") {
+		t.Fatalf("mtool.list should list /bin/mtool only: %q, %v", list, err)
+	}
+	h.Dpkg("-i", h.Build(tool("mtool", "1.1")))
+	if err := os.WriteFile(filepath.Join(h.Root, "usr/bin/xtool"), []byte("#!/bin/sh\nevil\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	r, doc := f.run(t, "check")
+	if r.code == 0 || r.code&^7 != 0 {
+		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
+	}
+	if v := doc.P.Paths["/usr/bin/mtool"]; v["class"] != "package" || v["package"] != "mtool" || v["version"] != "1.1" {
+		t.Errorf("/usr/bin/mtool: %v, want package mtool 1.1\n%s", v, r.stdout)
+	}
+	if got := doc.of("package-mismatch"); !slices.Equal(got, []string{"/usr/bin/xtool"}) {
+		t.Errorf("package-mismatch = %q, want only /usr/bin/xtool\n%s", got, r.stdout)
+	}
+	if got := doc.of("unexplained"); len(got) != 0 {
+		t.Errorf("unexplained = %q, want none\n%s", got, r.stdout)
+	}
+}
