@@ -4,10 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/md5"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -141,4 +144,36 @@ func FuzzParseDebControlTar(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCompareDebSums installs a package with a conffile and a file another
+// package's diversion moved, then compares its record with the .deb's
+// md5sums as shipped and as a forger would see them.
+func TestCompareDebSums(t *testing.T) {
+	h := newDpkgHost(t, true)
+	tp := deb{Name: "tp", Version: "1.0", MD5Sums: true, Conffiles: []string{"/etc/tp.conf"},
+		Files: map[string]string{"/usr/bin/tp": "tp\n", "/usr/bin/tq": "tq\n", "/usr/share/tp/data": "data\n", "/etc/tp.conf": "x=1\n"}}
+	h.run("dpkg-divert", "--root="+h.root, "--package", "other", "--divert", "/usr/bin/tq.real", "--add", "/usr/bin/tq")
+	h.dpkg("-i", h.build(tp))
+	d := h.open()
+	sum := func(s string) [16]byte { return md5.Sum([]byte(s)) }
+	shipped := []DpkgSum{{"/usr/bin/tp", sum("tp\n")}, {"/usr/bin/tq", sum("tq\n")}, {"/usr/share/tp/data", sum("data\n")}}
+	if got := d.CompareDebSums("tp", shipped); len(got) != 0 {
+		t.Errorf("as installed: %+v, want no difference", got)
+	}
+	other := []DpkgSum{
+		{"/usr/bin/tp", sum("evil\n")},        // the record was forged
+		{"/usr/bin/tq", sum("evil\n")},        // diverted: reported where it lies
+		{"/usr/share/tp/new", sum("new\n")},   // the record lacks it
+		{"/etc/tp.conf", sum("other\n")},      // conffiles are the status file's
+		{"/usr/share/tp/data", sum("data\n")}, // same
+	}
+	var got []string
+	for _, df := range d.CompareDebSums("tp", other) {
+		got = append(got, fmt.Sprintf("%s recorded=%v", df.Path, df.Recorded != nil))
+	}
+	want := []string{"/usr/bin/tp recorded=true", "/usr/bin/tq.real recorded=true", "/usr/share/tp/new recorded=false"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
 }
