@@ -33,7 +33,9 @@ type RPMOptions struct {
 	// (Owners, Records, ...) is one inside Root. "" means "/".
 	Root string
 	// DBPath is passed as --dbpath (inside Root); "" means rpm's own
-	// default (%_dbpath: /var/lib/rpm, or /usr/lib/sysimage/rpm).
+	// default (%_dbpath: /var/lib/rpm, or /usr/lib/sysimage/rpm) or,
+	// where that holds no database (Debian's rpm defaults to ~/.rpmdb),
+	// the first of /var/lib/rpm and /usr/lib/sysimage/rpm that does.
 	DBPath string
 	// Log is dnf's rpm transaction log read for Runs, with its rotated
 	// siblings (Log.N, Log-DATE, optionally gzipped); "" means
@@ -123,10 +125,21 @@ func OpenRPM(ctx context.Context, opts RPMOptions) (*RPM, error) {
 	// so in ~/.rpmdb): a read-only view must not, and an empty new
 	// database would claim that nothing is installed.
 	dbdir := filepath.Join(root, dbpath)
-	if ents, err := os.ReadDir(dbdir); err != nil || len(ents) == 0 {
-		if err == nil {
-			err = errors.New("empty directory")
+	err := nonEmptyDir(dbdir)
+	if err != nil && opts.DBPath == "" {
+		// The rpm that runs may not be the host's: Debian's puts its
+		// database in ~/.rpmdb, so a Red Hat root_prefix host (or a
+		// Debian host whose rpm is only a tool) keeps its database at one
+		// of the usual places instead.
+		for _, dir := range rpmRecordDirs {
+			if dir != dbpath && nonEmptyDir(filepath.Join(root, dir)) == nil {
+				dbpath, err = dir, nil
+				base = append(base, "--dbpath", dir)
+				break
+			}
 		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrRPMAbsent, dbdir, err)
 	}
 	out, err := runRPM(ctx, "rpm -qa", bin, timeout, append(base, "-qa", "--queryformat", rpmQueryFormat))
@@ -151,6 +164,15 @@ func OpenRPM(ctx context.Context, opts RPMOptions) (*RPM, error) {
 		db.records = append(db.records, path.Clean(dbpath))
 	}
 	return db, nil
+}
+
+// nonEmptyDir returns nil if dir is a directory with entries.
+func nonEmptyDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err == nil && len(ents) == 0 {
+		err = errors.New("empty directory")
+	}
+	return err
 }
 
 // runRPM runs rpm with args and returns its stdout.

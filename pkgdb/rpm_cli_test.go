@@ -274,6 +274,17 @@ func testRPMInstalled(t *testing.T, fx *rpmFixture) {
 			t.Errorf("ghost: got %+v, want one record without digest", g)
 		}
 	})
+	t.Run("default dbpath", func(t *testing.T) {
+		// Without DBPath, a root's database at /var/lib/rpm is found even
+		// where the rpm that runs defaults elsewhere (Debian: ~/.rpmdb).
+		db, err := OpenRPM(context.Background(), RPMOptions{Binary: fx.rpm, Root: fx.root, Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := db.Package("beta"); !ok || p.Version != "2.0-1" {
+			t.Errorf("Package(beta) = %+v, %v", p, ok)
+		}
+	})
 	t.Run("merged usr", func(t *testing.T) {
 		if o := db.Owners("/bin/alpha"); len(o) != 1 || o[0].Path != "/usr/bin/alpha" || o[0].Package != "alpha" {
 			t.Errorf("Owners(/bin/alpha) = %+v, want the record of /usr/bin/alpha", o)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -32,6 +33,7 @@ func pkgCommand() *cli.Command {
 			Name:      "verify",
 			Usage:     "list every package file whose content differs from its package's record (like debsums -c, rpm -Va); exit 0 clean, 1 mismatches, 3 no readable records",
 			ArgsUsage: "[PATH...]",
+			Flags:     []cli.Flag{&cli.StringFlag{Name: "debs", Usage: "also compare each dpkg package's installed md5sums record with the md5sums of its .deb in `DIR` (default: /var/cache/apt/archives under root_prefix, where it holds an installed package's .deb)"}},
 			Action:    pkgVerify,
 		}},
 	}
@@ -71,6 +73,26 @@ func pkgVerify(c *cli.Context) error {
 		}
 	}
 	findings := verifyFiles(o.RootPrefix, files)
+	if c.NArg() > 0 && c.IsSet("debs") {
+		return &exitError{code: exitInvalidArg, err: errors.New("--debs checks every package: it takes no PATH")}
+	}
+	if c.NArg() == 0 {
+		dir, explicit := c.String("debs"), c.IsSet("debs")
+		if !explicit {
+			dir = filepath.Join(o.RootPrefix, defaultDebDir)
+		}
+		d, ok := db.(*pkgdb.Dpkg)
+		switch {
+		case explicit && !ok:
+			return &exitError{code: exitInvalidArg, err: fmt.Errorf("--debs: the package records are %s's, not dpkg's", db.Backend())}
+		case ok:
+			more, err := verifyDebs(c, d, dir, explicit)
+			if err != nil {
+				return err
+			}
+			findings = append(findings, more...)
+		}
+	}
 	sort.Slice(findings, func(i, j int) bool { return findings[i].path < findings[j].path })
 	mismatches := 0
 	var out bytes.Buffer
@@ -136,4 +158,102 @@ func verifyFile(root string, f pkgdb.File) (pkgFinding, bool) {
 		return pkgFinding{f.Path, "configuration file of " + who + ", edited", false}, true
 	}
 	return pkgFinding{f.Path, "differs from the " + f.DigestAlgo + " recorded by " + who, true}, true
+}
+
+// defaultDebDir is where apt keeps the .debs it downloaded.
+const defaultDebDir = "/var/cache/apt/archives"
+
+// debJob is one installed package with its .deb.
+type debJob struct {
+	key string
+	pkg pkgdb.Package
+	deb string
+}
+
+// verifyDebs compares the installed md5sums record of every installed
+// package whose exact .deb lies in dir with that .deb's md5sums: a record
+// rewritten on the host to match a trojan differs from it. Unless explicit,
+// a dir holding no installed package's .deb is no archive and is skipped
+// silently. Packages without a .deb are counted in one line on stderr, as
+// are .debs without md5sums or that cannot be read, one line each.
+func verifyDebs(c *cli.Context, d *pkgdb.Dpkg, dir string, explicit bool) ([]pkgFinding, error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if !explicit {
+			return nil, nil
+		}
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return nil, &exitError{code: exitInvalidArg, err: fmt.Errorf("--debs %s: %w", dir, err)}
+	}
+	var jobs []debJob
+	without := 0
+	for _, key := range d.Packages() {
+		p, _ := d.Package(key)
+		if !strings.HasSuffix(p.Status, " installed") {
+			continue
+		}
+		found := ""
+		for _, n := range pkgdb.DebNames(p) {
+			if st, err := os.Stat(filepath.Join(dir, n)); err == nil && st.Mode().IsRegular() {
+				found = filepath.Join(dir, n)
+				break
+			}
+		}
+		if found == "" {
+			without++
+			continue
+		}
+		jobs = append(jobs, debJob{key, p, found})
+	}
+	if len(jobs) == 0 && !explicit {
+		return nil, nil
+	}
+	type result struct {
+		diffs []pkgdb.DebDiff
+		err   error
+	}
+	results := make([]result, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				sums, err := pkgdb.ReadDebMD5Sums(c.Context, jobs[i].deb, 0)
+				if err == nil {
+					results[i].diffs = d.CompareDebSums(jobs[i].key, sums)
+				}
+				results[i].err = err
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var out []pkgFinding
+	for i, r := range results {
+		j := jobs[i]
+		who := j.pkg.Name + " " + j.pkg.Version
+		switch {
+		case errors.Is(r.err, pkgdb.ErrDebNoMD5Sums):
+			fmt.Fprintf(c.App.ErrWriter, "agent: %s: %s ships no md5sums: its record is not checked against it\n", who, j.deb)
+		case r.err != nil:
+			fmt.Fprintf(c.App.ErrWriter, "agent: warning: %s: %v: its record is not checked against it\n", who, r.err)
+		}
+		for _, df := range r.diffs {
+			what := "the md5sums record of " + who + " differs from its .deb (forged record?)"
+			if df.Recorded == nil {
+				what = "the md5sums record of " + who + " lacks it, its .deb lists it (removed record?)"
+			}
+			out = append(out, pkgFinding{df.Path, what, true})
+		}
+	}
+	if without > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "agent: %d packages without a .deb in %s: not checked against archives\n", without, dir)
+	}
+	return out, nil
 }

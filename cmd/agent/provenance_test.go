@@ -248,3 +248,191 @@ func TestPkgVerify(t *testing.T) {
 		t.Errorf("no records: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestPkgVerifyDebs: an md5sums record rewritten on the host to match a
+// trojan passes plain pkg verify, but not pkg verify --debs, which compares
+// each record with the md5sums of the package's .deb (named with or
+// without its epoch); a record with a line removed is caught too. Packages
+// without a .deb, or whose .deb ships no md5sums, are noted on stderr.
+func TestPkgVerifyDebs(t *testing.T) {
+	h := debtest.NewHost(t, true)
+	pkgs := []debtest.Deb{
+		{Name: "alpha", Version: "1.0", MD5Sums: true, Files: map[string]string{"/usr/bin/alpha": "alpha\n", "/usr/share/alpha/data": "data\n", "/etc/alpha.conf": "setting=1\n"}, Conffiles: []string{"/etc/alpha.conf"}},
+		{Name: "beta", Version: "1.0", MD5Sums: true, Files: map[string]string{"/usr/bin/beta": "beta\n"}},
+		{Name: "eps", Version: "2:1.0-1", MD5Sums: true, Files: map[string]string{"/usr/bin/eps": "eps\n"}},
+		{Name: "nosums", Version: "1.0", Files: map[string]string{"/usr/bin/nosums": "nosums\n"}},
+		{Name: "absent", Version: "1.0", MD5Sums: true, Files: map[string]string{"/usr/bin/absent": "absent\n"}},
+	}
+	archive := t.TempDir()
+	var debs []string
+	for _, p := range pkgs {
+		deb := h.Build(p)
+		debs = append(debs, deb)
+		switch p.Name {
+		case "absent":
+		case "eps": // as apt names it
+			copyFile(t, deb, filepath.Join(archive, "eps_2%3a1.0-1_all.deb"), 0o644)
+		default:
+			copyFile(t, deb, filepath.Join(archive, filepath.Base(deb)), 0o644)
+		}
+	}
+	h.Dpkg(append([]string{"-i"}, debs...)...)
+	conf := filepath.Join(t.TempDir(), "agent.conf")
+	if err := os.WriteFile(conf, []byte("root_prefix="+h.Root+"\nNORMAL = p+md5\n/usr NORMAL\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	verify := func(args ...string) result {
+		return agent(t, append([]string{"--config", conf, "pkg", "verify"}, args...)...)
+	}
+	r := verify("--debs", archive)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("clean host: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"nosums 1.0: " + filepath.Join(archive, "nosums_1.0_all.deb") + " ships no md5sums", "1 packages without a .deb in " + archive + ": not checked against archives"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+
+	// Trojans whose records are forged to match: beta's and eps's
+	// md5sums rewritten, alpha's data line deleted.
+	trojan := []byte("#!/bin/sh\nevil\n")
+	info := filepath.Join(h.Root, "var/lib/dpkg/info")
+	for _, p := range []string{"usr/bin/beta", "usr/bin/eps", "usr/share/alpha/data"} {
+		if err := os.WriteFile(filepath.Join(h.Root, p), trojan, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(info, "beta.md5sums"), md5hex(trojan)+"  usr/bin/beta\n")
+	writeFile(t, filepath.Join(info, "eps.md5sums"), md5hex(trojan)+"  usr/bin/eps\n")
+	writeFile(t, filepath.Join(info, "alpha.md5sums"), md5hex([]byte("alpha\n"))+"  usr/bin/alpha\n")
+
+	if r := verify(); r.code != 0 || r.stdout != "" {
+		t.Errorf("plain verify should trust the forged records: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = verify("--debs", archive)
+	want := "/usr/bin/beta: the md5sums record of beta 1.0 differs from its .deb (forged record?)\n" +
+		"/usr/bin/eps: the md5sums record of eps 2:1.0-1 differs from its .deb (forged record?)\n" +
+		"/usr/share/alpha/data: the md5sums record of alpha 1.0 lacks it, its .deb lists it (removed record?)\n"
+	if r.code != 1 || r.stdout != want {
+		t.Errorf("--debs: exit %d, want 1; output:\n%s\nwant:\n%s\nstderr: %s", r.code, r.stdout, want, r.stderr)
+	}
+
+	// Without --debs, apt's archive dir under root_prefix is used when it
+	// holds an installed package's .deb.
+	apt := filepath.Join(h.Root, "var/cache/apt/archives")
+	if err := os.MkdirAll(apt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(archive, "beta_1.0_all.deb"), filepath.Join(apt, "beta_1.0_all.deb"), 0o644)
+	r = verify()
+	if r.code != 1 || !strings.HasPrefix(r.stdout, "/usr/bin/beta: the md5sums record of beta 1.0 differs") || !strings.Contains(r.stderr, "4 packages without a .deb in "+apt) {
+		t.Errorf("default archive dir: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := verify("--debs", filepath.Join(archive, "nonexistent")); r.code != exitInvalidArg {
+		t.Errorf("--debs of a missing dir: exit %d, want %d", r.code, exitInvalidArg)
+	}
+	if r := verify("--debs", archive, "/usr/bin/beta"); r.code != exitInvalidArg {
+		t.Errorf("--debs with a PATH: exit %d, want %d", r.code, exitInvalidArg)
+	}
+}
+
+func writeFile(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dpkgFixture installs pkgs into a new merged-/usr dpkg root and writes an
+// agent config scanning /usr, /etc and /var/lib there.
+func dpkgFixture(t *testing.T, pkgs ...debtest.Deb) *pkgFixture {
+	h := debtest.NewHost(t, true)
+	f := &pkgFixture{h: h, state: filepath.Join(t.TempDir(), "state"), conf: filepath.Join(t.TempDir(), "agent.conf")}
+	var debs []string
+	for _, p := range pkgs {
+		debs = append(debs, h.Build(p))
+	}
+	h.Dpkg(append([]string{"-i"}, debs...)...)
+	body := "root_prefix=" + h.Root + "\nreport_format=json\nreport_explained=list\n" +
+		"NORMAL = p+u+g+s+md5+sha256\n/usr NORMAL\n/etc NORMAL\n/var/lib NORMAL\n"
+	if err := os.WriteFile(f.conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.run(t, "init"); r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond) // a new second for mtimes and dpkg.log
+	return f
+}
+
+// TestPackageProvenanceDiversion: after the baseline, package wrap diverts
+// ctools' /usr/bin/ctool to ctool.distrib (as its preinst would) and ships
+// its own /usr/bin/ctool, and the admin diverts /usr/bin/cother locally and
+// writes a replacement. Each diverted file at its new name is explained by
+// the package that shipped it; wrap's file by wrap; only the admin's
+// replacement is unexplained.
+func TestPackageProvenanceDiversion(t *testing.T) {
+	f := dpkgFixture(t, debtest.Deb{Name: "ctools", Version: "1.0",
+		Files: map[string]string{"/usr/bin/ctool": "ctool\n", "/usr/bin/cother": "cother\n"}})
+	h := f.h
+	divert := func(args ...string) {
+		h.Run("dpkg-divert", append([]string{"--root=" + h.Root, "--rename"}, args...)...)
+	}
+	divert("--package", "wrap", "--divert", "/usr/bin/ctool.distrib", "--add", "/usr/bin/ctool")
+	h.Dpkg("-i", h.Build(debtest.Deb{Name: "wrap", Version: "1.0", Files: map[string]string{"/usr/bin/ctool": "#!/bin/sh\nexec ctool.distrib \"$@\"\n"}}))
+	divert("--local", "--divert", "/usr/bin/cother.distrib", "--add", "/usr/bin/cother")
+	if err := os.WriteFile(filepath.Join(h.Root, "usr/bin/cother"), []byte("#!/bin/sh\nlocal\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	r, doc := f.run(t, "check")
+	if r.code == 0 || r.code&^7 != 0 {
+		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
+	}
+	for p, pkg := range map[string]string{"/usr/bin/ctool.distrib": "ctools", "/usr/bin/cother.distrib": "ctools", "/usr/bin/ctool": "wrap"} {
+		if v := doc.P.Paths[p]; v["class"] != "package" || v["package"] != pkg || !strings.Contains(v["reason"], "matches the package") {
+			t.Errorf("%s: %v, want package %s, digest matching", p, v, pkg)
+		}
+	}
+	if got := doc.of("unexplained"); !slices.Equal(got, []string{"/usr/bin/cother"}) {
+		t.Errorf("unexplained = %q, want only the admin's /usr/bin/cother\n%s", got, r.stdout)
+	}
+	if got := doc.of("package-mismatch"); len(got) != 0 {
+		t.Errorf("package-mismatch = %q, want none\n%s", got, r.stdout)
+	}
+}
+
+// TestPackageProvenanceMergedUsr: on a merged-/usr host a package may list
+// its file as /bin/tool while the file lies at /usr/bin/tool (the scanner
+// sees /bin only as a link). An upgrade's new content there matches the
+// package's record (package), a trojan does not (package-mismatch).
+func TestPackageProvenanceMergedUsr(t *testing.T) {
+	tool := func(name, v string) debtest.Deb {
+		return debtest.Deb{Name: name, Version: v, Files: map[string]string{"/bin/" + name: name + " " + v + "\n"}}
+	}
+	f := dpkgFixture(t, tool("mtool", "1.0"), tool("xtool", "1.0"))
+	h := f.h
+	list, err := os.ReadFile(filepath.Join(h.Root, "var/lib/dpkg/info/mtool.list"))
+	if err != nil || !strings.Contains(string(list), "/bin/mtool\n") || strings.Contains(string(list), "/usr/bin/mtool") {
+		t.Fatalf("mtool.list should list /bin/mtool only: %q, %v", list, err)
+	}
+	h.Dpkg("-i", h.Build(tool("mtool", "1.1")))
+	if err := os.WriteFile(filepath.Join(h.Root, "usr/bin/xtool"), []byte("#!/bin/sh\nevil\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	r, doc := f.run(t, "check")
+	if r.code == 0 || r.code&^7 != 0 {
+		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
+	}
+	if v := doc.P.Paths["/usr/bin/mtool"]; v["class"] != "package" || v["package"] != "mtool" || v["version"] != "1.1" {
+		t.Errorf("/usr/bin/mtool: %v, want package mtool 1.1\n%s", v, r.stdout)
+	}
+	if got := doc.of("package-mismatch"); !slices.Equal(got, []string{"/usr/bin/xtool"}) {
+		t.Errorf("package-mismatch = %q, want only /usr/bin/xtool\n%s", got, r.stdout)
+	}
+	if got := doc.of("unexplained"); len(got) != 0 {
+		t.Errorf("unexplained = %q, want none\n%s", got, r.stdout)
+	}
+}

@@ -5,10 +5,13 @@
 package debtest
 
 import (
+	"crypto/md5"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +24,9 @@ type Deb struct {
 	Files               map[string]string // absolute path → content
 	Conffiles           []string
 	Postinst            string // script body after "#!/bin/sh\nset -e\n"
+	// MD5Sums ships DEBIAN/md5sums for the files that are not conffiles,
+	// as dh_md5sums does (dpkg-deb alone ships none).
+	MD5Sums bool
 }
 
 // Host is a root directory dpkg installs into.
@@ -77,8 +83,16 @@ func (h *Host) Build(p Deb) string {
 	if len(p.Conffiles) > 0 {
 		files["DEBIAN/conffiles"] = strings.Join(p.Conffiles, "\n") + "\n"
 	}
+	var sums []string
 	for path, content := range p.Files {
 		files[strings.TrimPrefix(path, "/")] = content
+		if !slices.Contains(p.Conffiles, path) {
+			sums = append(sums, fmt.Sprintf("%x  %s\n", md5.Sum([]byte(content)), strings.TrimPrefix(path, "/")))
+		}
+	}
+	if p.MD5Sums {
+		sort.Strings(sums)
+		files["DEBIAN/md5sums"] = strings.Join(sums, "")
 	}
 	for rel, content := range files {
 		full := filepath.Join(dir, rel)
