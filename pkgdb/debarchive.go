@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"opsagent/internal/capped"
 	"os/exec"
 	"strings"
 	"time"
@@ -69,9 +70,8 @@ func ReadDebMD5Sums(ctx context.Context, deb string, timeout time.Duration) ([]D
 	defer cancel()
 	cmd := exec.CommandContext(cctx, "dpkg-deb", "--ctrl-tarfile", deb)
 	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
-	var stdout, stderr rpmCapped
-	stdout.max, stderr.max = debMaxMD5Sums+1<<20, 64<<10
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdout, stderr := &capped.Buffer{Max: debMaxMD5Sums + 1<<20}, &capped.Buffer{Max: 64 << 10}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	switch {
@@ -79,16 +79,16 @@ func ReadDebMD5Sums(ctx context.Context, deb string, timeout time.Duration) ([]D
 		return nil, fmt.Errorf("dpkg-deb %s: %w", deb, ctx.Err())
 	case cctx.Err() != nil:
 		return nil, fmt.Errorf("dpkg-deb %s: timed out after %v", deb, timeout)
-	case stdout.over:
-		return nil, fmt.Errorf("dpkg-deb %s: control member larger than %d bytes", deb, stdout.max)
+	case stdout.Over():
+		return nil, fmt.Errorf("dpkg-deb %s: control member larger than %d bytes", deb, stdout.Max)
 	case err != nil:
-		msg, _, _ := strings.Cut(strings.TrimSpace(stderr.buf.String()), "\n")
+		msg, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
 		if msg != "" {
 			return nil, fmt.Errorf("dpkg-deb %s: %w: %s", deb, err, rpmClip(strings.TrimPrefix(msg, "dpkg-deb: error: ")))
 		}
 		return nil, fmt.Errorf("dpkg-deb %s: %w", deb, err)
 	}
-	return ParseDebControlTar(bytes.NewReader(stdout.buf.Bytes()), deb)
+	return ParseDebControlTar(bytes.NewReader(stdout.Bytes()), deb)
 }
 
 // DebDiff is a path whose installed md5sums record differs from the
