@@ -729,7 +729,7 @@ func TestSupervisorRestartWithStop(t *testing.T) {
 // nothing runs, and the Start gets the export running.
 func TestSupervisorStopOverridden(t *testing.T) {
 	g := newRig(t)
-	g.superviseWith(func(s *Supervisor) { s.Poll = 2 * time.Second })
+	g.superviseWith(func(s *Supervisor) { s.Poll = time.Second })
 	first := g.waitRunning("apollo", 0)
 	stopped := make(chan error, 1)
 	go func() { stopped <- Stop(g.runDir, "apollo") }()
@@ -752,12 +752,12 @@ func TestSupervisorStopOverridden(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Stop did not return")
 	}
-	if err := <-started; err != nil {
+	// Under load the supervisor may answer after Start's 3 s; the
+	// export must run all the same.
+	if err := <-started; err != nil && !errors.Is(err, ErrNotStarted) {
 		t.Errorf("Start: %v", err)
 	}
-	if st := g.state("apollo"); (st.State != StateRunning && st.State != StateStarting) || st.PID == first.PID {
-		t.Errorf("after Start: %s pid %d, want a new vblade", st.State, st.PID)
-	}
+	g.waitRunning("apollo", first.PID)
 }
 
 // TestStartChecksMark: a start request read before a stop mark came
