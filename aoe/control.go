@@ -38,6 +38,9 @@ var (
 	// ErrStillRunning: vblade was signalled but did not exit, even after
 	// SIGKILL.
 	ErrStillRunning = errors.New("aoe: vblade did not exit")
+	// ErrStopOverridden: while Stop waited for the supervisor, a later
+	// Start or Restart cleared its stop mark, so the export may run.
+	ErrStopOverridden = errors.New("aoe: a later start or restart cleared the stop mark")
 )
 
 // States of an export, as kept in its state file and shown by Status.
@@ -146,6 +149,10 @@ type stateFile struct {
 	// Request echoes the last start/restart request the supervisor acted
 	// on, so the requester knows its request was seen.
 	Request string `json:"request,omitempty"`
+	// StopMark echoes the content of the stop mark the supervisor saw
+	// while no vblade of the export ran: from then on it starts none until
+	// the mark goes, so Stop knows nothing is left running or starting.
+	StopMark string `json:"stop_mark,omitempty"`
 }
 
 // checkAliasName refuses aliases that cannot name a file under the run
@@ -206,6 +213,16 @@ func readState(dir, alias string) (*stateFile, error) {
 func marked(dir, alias string) bool {
 	_, err := os.Lstat(filepath.Join(dir, alias+markSuffix))
 	return err == nil
+}
+
+// readMark returns the content of the stop mark of alias, trimmed; ok is
+// false when there is none.
+func readMark(dir, alias string) (token string, ok bool) {
+	b, err := os.ReadFile(filepath.Join(dir, alias+markSuffix))
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(b)), true
 }
 
 // removeMark removes the stop mark of alias, if any.
@@ -363,10 +380,14 @@ func waitGone(pid int, id identity, d time.Duration) bool {
 // (the mark is written all the same). SIGTERM is followed by SIGKILL after
 // 5 s. With no supervisor running, Stop also records the export stopped
 // in its state file; with one, Stop then waits (a few seconds at most)
-// until the supervisor records it stopped, and a recorded vblade that has
-// already exited is no error (the supervisor reaped it). Stop works
-// whether or not a supervisor runs, and whether or not alias is in the
-// current config.
+// until the supervisor records that it saw this very mark with no vblade
+// running (the state file echoes the mark's content), whatever the state
+// was: a backoff or a start request the supervisor had in hand when the
+// mark came cannot start a vblade after Stop returns. A recorded vblade
+// that has already exited is no error (the supervisor reaped it). When a
+// later Start or Restart removes the mark while Stop waits, Stop returns
+// at once with ErrStopOverridden. Stop works whether or not a supervisor
+// runs, and whether or not alias is in the current config.
 func Stop(runDir, alias string) error {
 	if err := checkAliasName(alias); err != nil {
 		return err
@@ -375,15 +396,20 @@ func Stop(runDir, alias string) error {
 	if err := ensureDir(dir); err != nil {
 		return err
 	}
-	stamp := time.Now().UTC().Format(time.RFC3339) + "\n"
-	if err := writeFileAtomic(filepath.Join(dir, alias+markSuffix), []byte(stamp)); err != nil {
+	// The nonce makes the content of every mark unique, so the
+	// supervisor's echo of it answers this Stop and no earlier one.
+	token := time.Now().UTC().Format(time.RFC3339) + " " + newNonce()
+	if err := writeFileAtomic(filepath.Join(dir, alias+markSuffix), []byte(token+"\n")); err != nil {
 		return err
 	}
-	return kill(dir, alias)
+	return kill(dir, alias, token)
 }
 
 // kill ends the recorded vblade of alias without touching the stop mark.
-func kill(dir, alias string) error {
+// token is the content of the stop mark Stop wrote ("" from Restart, which
+// calls kill only without a supervisor): with a supervisor, kill waits for
+// the supervisor to echo it.
+func kill(dir, alias, token string) error {
 	st, err := readState(dir, alias)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -395,24 +421,30 @@ func kill(dir, alias string) error {
 	if err != nil {
 		return err
 	}
-	if st.PID <= 0 || (st.State != StateRunning && st.State != StateStarting) {
+	waitSupervisor := supervised && st.Supervised && token != ""
+	live := st.PID > 0 && (st.State == StateRunning || st.State == StateStarting)
+	if !live && !waitSupervisor {
 		return nil
 	}
-	kerr := terminate(st.PID, st.identity, stopTimeout)
-	if supervised && st.Supervised {
+	var kerr error
+	if live {
+		kerr = terminate(st.PID, st.identity, stopTimeout)
+	}
+	if waitSupervisor {
 		// The supervisor's child. Gone already is no error: the
 		// supervisor reaped it (a restart it was doing, or a crash),
 		// and the mark keeps it from starting another. It may also
-		// have started the next vblade just before the mark: wait
-		// until it records the export stopped, so that Stop returns
-		// with no vblade running in either case.
+		// have started the next vblade, or be about to, from a request
+		// or a backoff it acted on just before the mark: wait until it
+		// echoes the mark with no vblade running, so that Stop returns
+		// with none running in every case.
 		if errors.Is(kerr, errGone) {
 			kerr = nil
 		}
 		if kerr != nil {
 			return kerr
 		}
-		return awaitStopped(dir, alias, stopTimeout+killWait+supervisorLag)
+		return awaitStopped(dir, alias, token, stopTimeout+killWait+supervisorLag)
 	}
 	if !supervised && (kerr == nil || errors.Is(kerr, ErrStalePID)) {
 		// Nobody else keeps this file: record what happened.
@@ -424,17 +456,41 @@ func kill(dir, alias string) error {
 	return kerr
 }
 
-// awaitStopped waits until the state file of alias shows no vblade
-// running or starting.
-func awaitStopped(dir, alias string, timeout time.Duration) error {
+// awaitStopped waits until the supervisor's state file of alias echoes
+// the stop mark token with no vblade running or starting. A mark with
+// other content is a later Stop's: its echo does as well. No mark at all
+// is a later Start or Restart: ErrStopOverridden.
+func awaitStopped(dir, alias, token string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	var st *stateFile
 	for {
-		st, err := readState(dir, alias)
-		if err != nil || (st.State != StateRunning && st.State != StateStarting) {
+		if st1, err := readState(dir, alias); err == nil {
+			st = st1
+		}
+		if st != nil && st.StopMark == token && st.PID == 0 && st.State != StateRunning && st.State != StateStarting {
+			return nil
+		}
+		cur, ok := readMark(dir, alias)
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrStopOverridden, alias)
+		}
+		token = cur
+		if _, up, err := supervisorPID(dir); err == nil && !up {
+			// The supervisor ended (its shutdown stops every vblade)
+			// or died: nobody starts the export now. A vblade it
+			// left behind is ended here, with the usual pid check.
+			if st != nil && st.PID > 0 && (st.State == StateRunning || st.State == StateStarting) {
+				if err := terminate(st.PID, st.identity, stopTimeout); err != nil && !errors.Is(err, ErrStalePID) {
+					return err
+				}
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s: the supervisor still shows pid %d %s %s after the stop mark", ErrStillRunning, alias, st.PID, st.State, timeout)
+			if st == nil {
+				return fmt.Errorf("%w: %s: no state file from the supervisor %s after the stop mark", ErrStillRunning, alias, timeout)
+			}
+			return fmt.Errorf("%w: %s: the supervisor still shows pid %d %s (stop mark seen: %t) %s after the stop mark", ErrStillRunning, alias, st.PID, st.State, st.StopMark == token, timeout)
 		}
 		time.Sleep(waitStep)
 	}
@@ -576,7 +632,7 @@ func Restart(runDir, alias string, cfg *Config, vblade string) error {
 		_, err = awaitRequest(dir, alias, nonce, supPID, stopTimeout+startWait)
 		return err
 	}
-	if err := kill(dir, alias); err != nil && !errors.Is(err, ErrStalePID) {
+	if err := kill(dir, alias, ""); err != nil && !errors.Is(err, ErrStalePID) {
 		return err
 	}
 	_, _, err = Start(runDir, alias, cfg, vblade)

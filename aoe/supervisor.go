@@ -257,6 +257,9 @@ type child struct {
 	// follows the stop in progress, or, when a stop mark overtook the
 	// request, by the state file that shows the export stopped.
 	pending string
+	// markSeen is the content of the stop mark last seen while no vblade
+	// ran, echoed in the state file for Stop; "" once the mark is gone.
+	markSeen string
 }
 
 // exitEvent reports that the child of a start has exited.
@@ -394,8 +397,14 @@ func (r *run) poll() {
 		}
 		r.request(alias, restart, strings.TrimSpace(string(b)), marks[alias])
 	}
+	for a := range marks {
+		if r.children[a] == nil && checkAliasName(a) == nil {
+			r.adoptMarked(a)
+		}
+	}
 	for _, c := range r.children {
 		if !marks[c.alias] {
+			c.markSeen = ""
 			continue
 		}
 		switch {
@@ -407,10 +416,45 @@ func (r *run) poll() {
 			// is answered then (not left waiting for a start that never
 			// comes).
 			c.then = thenStay
-		case c.proc == nil && (c.state == StateBackoff || c.pending != ""):
-			r.stayStopped(c)
+		case c.proc == nil:
+			r.ackMark(c)
 		}
 	}
+}
+
+// ackMark records c stopped (ending a backoff, answering a request the
+// mark overtook) and echoes the content of its stop mark in the state
+// file. c has no vblade, and every start checks the mark first, so from
+// this write until the mark goes none is started: that is what Stop waits
+// for.
+func (r *run) ackMark(c *child) {
+	tok, ok := readMark(r.dir, c.alias)
+	if !ok {
+		return
+	}
+	if tok == c.markSeen && c.state == StateStopped && c.pending == "" {
+		return
+	}
+	c.markSeen = tok
+	r.stayStopped(c)
+}
+
+// adoptMarked takes on an alias this run has no child for (not in the
+// config) that carries a stop mark and has a state file, so that the
+// state file echoes the mark Stop waits for. A state file naming a live
+// vblade is left alone: this run did not start it and must not hide it.
+func (r *run) adoptMarked(alias string) {
+	st, err := readState(r.dir, alias)
+	if err != nil {
+		return
+	}
+	if st.PID > 0 {
+		if ok, _, _ := verify(st.PID, st.identity); ok {
+			return
+		}
+	}
+	c := r.child(alias)
+	c.shelf, c.exp.Slot, c.since, c.request = st.Shelf, st.Slot, st.Since, st.Request
 }
 
 // request acts on a start or restart request for alias. A start request
@@ -482,6 +526,16 @@ func (r *run) start(c *child, reload bool, nonce string) {
 	c.exp, c.shelf = exp, r.cfg.Shelf
 	r.replaceLeftover(c)
 	c.argv = exp.Argv(r.vblade, c.shelf)
+	// The last look at the mark before the start, whatever asked for it
+	// (a request read before the mark came, a backoff, a restart): a
+	// stop mark always wins. One written after this look is seen at the
+	// next poll, which stops this vblade; Stop waits for that.
+	if marked(r.dir, c.alias) {
+		r.log.Info("export is marked stopped; not starting it", "alias", c.alias)
+		c.exitErr = ""
+		r.stayStopped(c)
+		return
+	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		r.failed(c, 0, fmt.Sprintf("start: %v", err))
@@ -703,6 +757,7 @@ func (r *run) writeState(c *child) {
 		Alias: c.alias, Shelf: c.shelf, Slot: c.exp.Slot, State: c.state,
 		Restarts: max(c.starts-1, 0), Since: c.since, LastError: joinErr(c.cfgErr, c.exitErr),
 		Supervised: true, Failures: c.failures, Request: c.request,
+		StopMark: c.markSeen,
 	}
 	if c.proc != nil {
 		st.PID, st.Argv, st.identity = c.proc.Pid, c.argv, c.id

@@ -316,10 +316,16 @@ func (g *rig) testSupervisor(s *supervised) *Supervisor {
 
 // supervise starts Run in the background; stop cancels it and returns its
 // error (also called at cleanup).
-func (g *rig) supervise() *supervised {
+func (g *rig) supervise() *supervised { return g.superviseWith(nil) }
+
+// superviseWith is supervise with the timings changed by set first.
+func (g *rig) superviseWith(set func(*Supervisor)) *supervised {
 	g.t.Helper()
 	s := &supervised{logs: &syncBuffer{}}
 	s.sup = g.testSupervisor(s)
+	if set != nil {
+		set(s.sup)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.sup.Run(ctx) }()
@@ -618,13 +624,16 @@ func TestSupervisorRestartAppliesConfig(t *testing.T) {
 // has just started the new one) ends stopped: Restart gets its answer at
 // once instead of waiting 8 s for a start the mark prevents, and Stop
 // returns without error (the old pid being gone already is no error) and
-// with no vblade left running.
+// with no vblade left running. "after" means after Restart wrote its
+// request: a Restart that clears the mark after Stop wrote it is the later
+// command (see TestSupervisorRestartWithStop).
 func TestSupervisorRestartThenStop(t *testing.T) {
 	g := newRig(t)
-	g.supervise()
+	s := g.supervise()
 	g.waitRunning("apollo", 0)
 	g.waitRunning("hermes", 0)
 	cfg := g.config()
+	dir := aoeDir(g.runDir)
 	for _, delay := range []time.Duration{0, 10 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond} {
 		t.Run(delay.String(), func(t *testing.T) {
 			if _, _, err := Start(g.runDir, "apollo", cfg, g.vblade); err != nil {
@@ -634,12 +643,19 @@ func TestSupervisorRestartThenStop(t *testing.T) {
 				err  error
 				took time.Duration
 			}
+			seen := strings.Count(s.logs.String(), "request\" alias=apollo")
 			restarted := make(chan result, 1)
 			t0 := time.Now()
 			go func() {
 				err := Restart(g.runDir, "apollo", cfg, g.vblade)
 				restarted <- result{err, time.Since(t0)}
 			}()
+			// The request is written: the file is there, or the
+			// supervisor has already logged it.
+			waitFor(t, 5*time.Second, "the restart request", func() bool {
+				_, err := os.Lstat(filepath.Join(dir, "apollo"+reloadSuffix))
+				return err == nil || strings.Count(s.logs.String(), "request\" alias=apollo") > seen
+			})
 			time.Sleep(delay)
 			if err := Stop(g.runDir, "apollo"); err != nil {
 				t.Errorf("Stop %s after Restart: %v", delay, err)
@@ -661,6 +677,119 @@ func TestSupervisorRestartThenStop(t *testing.T) {
 				t.Errorf("state after Stop: %s pid %d, want stopped", st.State, st.PID)
 			}
 		})
+	}
+}
+
+// TestSupervisorRestartWithStop: Restart and Stop called at the same
+// instant may run in either order, but both end promptly and agree: Stop
+// returns nil with nothing running, or ErrStopOverridden when Restart
+// cleared its mark, and then the export runs.
+func TestSupervisorRestartWithStop(t *testing.T) {
+	g := newRig(t)
+	g.supervise()
+	g.waitRunning("apollo", 0)
+	cfg := g.config()
+	for i := range 5 {
+		if _, _, err := Start(g.runDir, "apollo", cfg, g.vblade); err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		t0 := time.Now()
+		restarted := make(chan error, 1)
+		go func() { restarted <- Restart(g.runDir, "apollo", cfg, g.vblade) }()
+		serr := Stop(g.runDir, "apollo")
+		took := time.Since(t0)
+		rerr := <-restarted
+		if took > 3*time.Second {
+			t.Errorf("round %d: Stop took %s (%v), want at most 3 s", i, took.Round(time.Millisecond), serr)
+		}
+		switch {
+		case serr == nil:
+			for _, rec := range g.starts(1) {
+				if alive(rec.PID) {
+					t.Errorf("round %d: Stop = nil but vblade pid %d runs", i, rec.PID)
+				}
+			}
+			if rerr != nil && !errors.Is(rerr, ErrNotStarted) {
+				t.Errorf("round %d: Restart = %v, want nil or ErrNotStarted", i, rerr)
+			}
+		case errors.Is(serr, ErrStopOverridden):
+			if rerr != nil {
+				t.Errorf("round %d: Stop overridden but Restart = %v", i, rerr)
+			}
+			g.waitRunning("apollo", 0)
+		default:
+			t.Errorf("round %d: Stop = %v, want nil or ErrStopOverridden", i, serr)
+		}
+	}
+}
+
+// TestSupervisorStopOverridden: a Start while Stop waits for the
+// supervisor to see its mark (the poll is slow here) clears the mark; Stop
+// then returns ErrStopOverridden at once instead of waiting 9 s or saying
+// nothing runs, and the Start gets the export running.
+func TestSupervisorStopOverridden(t *testing.T) {
+	g := newRig(t)
+	g.superviseWith(func(s *Supervisor) { s.Poll = time.Second })
+	first := g.waitRunning("apollo", 0)
+	stopped := make(chan error, 1)
+	go func() { stopped <- Stop(g.runDir, "apollo") }()
+	// The old vblade is gone and reaped; the mark is not yet echoed.
+	g.waitState("apollo", "stopped", func(st *stateFile) bool { return st.State == StateStopped && !alive(first.PID) })
+	t0 := time.Now()
+	started := make(chan error, 1)
+	go func() {
+		_, _, err := Start(g.runDir, "apollo", g.config(), g.vblade)
+		started <- err
+	}()
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, ErrStopOverridden) {
+			t.Errorf("Stop = %v, want ErrStopOverridden", err)
+		}
+		if took := time.Since(t0); took > time.Second {
+			t.Errorf("Stop returned %s after the Start, want at once", took.Round(time.Millisecond))
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Stop did not return")
+	}
+	// Under load the supervisor may answer after Start's 3 s; the
+	// export must run all the same.
+	if err := <-started; err != nil && !errors.Is(err, ErrNotStarted) {
+		t.Errorf("Start: %v", err)
+	}
+	g.waitRunning("apollo", first.PID)
+}
+
+// TestStartChecksMark: a start request read before a stop mark came
+// (poll's snapshot shows no mark) starts nothing once the mark is there:
+// the mark is checked right before the start.
+func TestStartChecksMark(t *testing.T) {
+	g := newRig(t)
+	dir := aoeDir(g.runDir)
+	if err := ensureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := g.config()
+	r := &run{
+		s: &Supervisor{Load: Load, ConfigPath: g.conf, StopTimeout: time.Second}, log: slog.New(slog.DiscardHandler),
+		dir: dir, vblade: g.vblade, cfg: cfg, children: map[string]*child{}, exits: make(chan exitEvent, 1),
+	}
+	r.s.Logger, r.s.Notify = r.log, func(string) {}
+	if err := os.WriteFile(filepath.Join(dir, "apollo"+markSuffix), []byte("x\n"), fileMode); err != nil {
+		t.Fatal(err)
+	}
+	r.request("apollo", false, "n1", false)
+	c := r.children["apollo"]
+	if c.proc != nil {
+		_ = c.proc.Kill()
+		<-r.exits
+		t.Fatalf("started pid %d for an export marked stopped", c.proc.Pid)
+	}
+	if st := g.state("apollo"); st == nil || st.State != StateStopped || st.Request != "n1" {
+		t.Errorf("state = %+v, want stopped answering request n1", st)
+	}
+	if n := len(g.starts(1)); n != 0 {
+		t.Errorf("%d vblade starts, want 0", n)
 	}
 }
 
