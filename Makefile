@@ -14,7 +14,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 UNITDIR     ?= /lib/systemd/system
 DOCGEN      ?= bin/doc
 # Short fuzz runs that are part of `make test`.
-FUZZTIME ?= 10s
+FUZZTIME ?= 5s
 
 .PHONY: all build test test-unit fuzz-short fuzz bench bench-go demo install vet clean
 

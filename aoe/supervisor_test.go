@@ -667,8 +667,11 @@ func TestSupervisorRestartThenStop(t *testing.T) {
 				}
 			}
 			r := <-restarted
-			if r.took > 3*time.Second {
-				t.Errorf("Restart took %s (%v), want its answer within 3 s", r.took.Round(time.Millisecond), r.err)
+			// The bug this guards against made Restart wait out its whole
+			// 8 s timeout; a loaded CI machine has been seen to stall the
+			// supervisor for 5 s, so the bound sits between the two.
+			if r.took > 6500*time.Millisecond {
+				t.Errorf("Restart took %s (%v), want its answer well before its 8 s timeout", r.took.Round(time.Millisecond), r.err)
 			}
 			if r.err != nil && !errors.Is(r.err, ErrNotStarted) {
 				t.Errorf("Restart = %v, want nil or ErrNotStarted", r.err)
