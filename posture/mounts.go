@@ -177,7 +177,7 @@ func fixNew(path string, mounts []Mount, dirs []CheckDir) string {
 // fstab line with the options added, the systemd drop-in that does the
 // same, and the remount that applies it now.
 func fixExisting(m *Mount, bindOf string) string {
-	opts := fixOptions(m)
+	opts := fixOptions(m, bindOf == "")
 	var b strings.Builder
 	if bindOf != "" {
 		fmt.Fprintf(&b, "/etc/fstab: %s %s none bind,%s 0 0\n", escapeOctal(bindOf), escapeOctal(m.MountPoint), opts)
@@ -185,15 +185,19 @@ func fixExisting(m *Mount, bindOf string) string {
 		fmt.Fprintf(&b, "/etc/fstab: %s %s %s defaults,%s 0 0\n", escapeOctal(m.Source), escapeOctal(m.MountPoint), m.FSType, opts)
 	}
 	unit := systemdUnit(m.MountPoint)
-	fmt.Fprintf(&b, "or systemd: /etc/systemd/system/%s.d/hardening.conf:\n[Mount]\nOptions=%s\n", unit, opts)
+	sysOpts := opts
+	if bindOf != "" {
+		sysOpts = "bind," + opts
+	}
+	fmt.Fprintf(&b, "or systemd: /etc/systemd/system/%s.d/hardening.conf:\n[Mount]\nOptions=%s\n", unit, sysOpts)
 	fmt.Fprintf(&b, "now: mount -o remount,%s %s\n", strings.Join(hardeningOptions, ","), m.MountPoint)
 	return b.String()
 }
 
 // fixOptions is the option list of the fix: the size, mode and inode
-// limits of a tmpfs, the per-mount options that are not defaults, then
-// noexec, nosuid and nodev.
-func fixOptions(m *Mount) string {
+// limits of a tmpfs (unless it is a bind mount, which takes none), the
+// per-mount options that are not defaults, then noexec, nosuid and nodev.
+func fixOptions(m *Mount, super bool) string {
 	var opts []string
 	seen := map[string]bool{}
 	add := func(o string) {
@@ -202,7 +206,7 @@ func fixOptions(m *Mount) string {
 			opts = append(opts, o)
 		}
 	}
-	if m.FSType == "tmpfs" {
+	if super && m.FSType == "tmpfs" {
 		for _, k := range []string{"size", "nr_inodes", "mode"} {
 			if v, ok := m.superOption(k); ok {
 				add(k + "=" + v)

@@ -28,8 +28,8 @@ func TestCheckMounts(t *testing.T) {
 	wants := map[string]want{
 		"/tmp": {mountPoint: "/tmp", separate: true},
 		"/var/tmp": {mountPoint: "/var/tmp", bindOf: "/tmp/vt", separate: true, missing: []string{"noexec", "nodev"},
-			fix: []string{"/etc/fstab: /tmp/vt /var/tmp none bind,size=2097152k,nr_inodes=1048576,mode=1777,nosuid,noexec,nodev 0 0",
-				"or systemd: /etc/systemd/system/var-tmp.mount.d/hardening.conf:", "[Mount]", "Options=size=2097152k,nr_inodes=1048576,mode=1777,nosuid,noexec,nodev",
+			fix: []string{"/etc/fstab: /tmp/vt /var/tmp none bind,nosuid,noexec,nodev 0 0",
+				"or systemd: /etc/systemd/system/var-tmp.mount.d/hardening.conf:", "[Mount]", "Options=bind,nosuid,noexec,nodev",
 				"now: mount -o remount,noexec,nosuid,nodev /var/tmp"}},
 		// The top of the two stacked /dev/shm mounts counts.
 		"/dev/shm": {mountPoint: "/dev/shm", separate: true},
