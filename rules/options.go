@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,12 @@ const (
 	DefaultReportLevel     = "changed_attributes"
 	DefaultReportFormat    = "plain"
 	DefaultLogLevel        = "warning"
+	DefaultSchedulePosture = "@daily"
 )
+
+// DefaultPostureTmpDirs are the temp dirs agent posture checks when
+// posture_tmp_dirs is not set.
+var DefaultPostureTmpDirs = []string{"/tmp", "/var/tmp", "/dev/shm"}
 
 // defaultOptions returns Options with every default filled in. ReportDir
 // stays empty until the end of parsing, when it defaults to StateDir/reports.
@@ -41,6 +47,7 @@ func defaultOptions() Options {
 		ReportFormat:           DefaultReportFormat,
 		ReportLevel:            DefaultReportLevel,
 		LogLevel:               DefaultLogLevel,
+		SchedulePosture:        DefaultSchedulePosture,
 		DatabaseAttrs:          HashAttrs,
 		DatabaseAddMetadata:    true,
 		ReportGrouped:          true,
@@ -398,6 +405,64 @@ var optionDefs = []optionDef{
 		oneOf("report_explained (list, summary or none)", "list", "summary", "none")),
 	stringOpt("mail_on", valRest, func(o *Options) *string { return &o.MailOn }, "",
 		oneOf("mail_on (changes or unexplained)", "changes", "unexplained")),
+	// agent posture (README "Hardening checks")
+	pathsOpt("posture_tmp_dirs", func(o *Options) *[]string { return &o.PostureTmpDirs }),
+	pathsOpt("posture_web_roots", func(o *Options) *[]string { return &o.PostureWebRoots }),
+	postureAllowOpt,
+	stringOpt("posture_schedule", valRest, func(o *Options) *string { return &o.SchedulePosture }, DefaultSchedulePosture, notEmpty("posture_schedule")),
+}
+
+// pathsOpt is an option whose value is a blank-separated list of absolute
+// paths; a later line replaces an earlier one.
+func pathsOpt(name string, field func(o *Options) *[]string) optionDef {
+	return optionDef{
+		name: name, kind: valRest,
+		set: func(o *Options, v string, _ AttrSet) error {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				return fmt.Errorf("%w: empty %s", ErrBadValue, name)
+			}
+			for _, p := range f {
+				if !strings.HasPrefix(p, "/") {
+					return fmt.Errorf("%w: %s: %q is not an absolute path", ErrBadValue, name, p)
+				}
+			}
+			*field(o) = f
+			return nil
+		},
+		get: func(o *Options) []string {
+			if *field(o) == nil {
+				return nil
+			}
+			return []string{strings.Join(*field(o), " ")}
+		},
+	}
+}
+
+// postureAllowOpt is posture_allow = REGEX ...: waivers of agent posture
+// findings by path or process exe; each line adds its regexes, which must
+// match the whole path.
+var postureAllowOpt = optionDef{
+	name: "posture_allow", kind: valRest,
+	set: func(o *Options, v string, _ AttrSet) error {
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			return fmt.Errorf("%w: empty posture_allow", ErrBadValue)
+		}
+		for _, re := range f {
+			if _, err := regexp.Compile(re); err != nil {
+				return fmt.Errorf("%w: posture_allow: %v", ErrBadValue, err)
+			}
+		}
+		o.PostureAllow = append(o.PostureAllow, f...)
+		return nil
+	},
+	get: func(o *Options) []string {
+		if len(o.PostureAllow) == 0 {
+			return nil
+		}
+		return []string{strings.Join(o.PostureAllow, " ")}
+	},
 }
 
 func withNotice(d optionDef, notice string) optionDef { d.notice = notice; d.get = nil; return d }

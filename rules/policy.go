@@ -95,6 +95,11 @@ type Options struct {
 	ReportExplained string // report_explained: list|summary|none; "" = summary
 	MailOn          string // mail_on: changes|unexplained; "" = unexplained
 	RunDir          string // run_dir, default /run/agent
+	// agent posture (README "Hardening checks").
+	PostureTmpDirs  []string // posture_tmp_dirs; nil = DefaultPostureTmpDirs
+	PostureWebRoots []string // posture_web_roots
+	PostureAllow    []string // posture_allow: regexes (Go syntax) matching a whole path or exe
+	SchedulePosture string   // posture_schedule, default @daily
 
 	// more AIDE options, kept so that Format reproduces them
 	NumWorkersPercent           int     // num_workers given as "N%"; 0 = not given as a percentage
