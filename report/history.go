@@ -41,6 +41,7 @@ const (
 	HistoryAccept  = "accept"
 	HistoryCompare = "compare"
 	HistoryRAID    = "raid"
+	HistoryPosture = "posture"
 )
 
 // historyFileMode is the mode of every report file: reports list every

@@ -188,6 +188,10 @@ func (d *daemon) build(pol *rules.Policy) (*cron.Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	posture, err := scheduleOf(pol, "posture_schedule", o.SchedulePosture)
+	if err != nil {
+		return nil, err
+	}
 	prune, _ := cron.ParseSchedule(schedulePrune)
 	spool, _ := cron.ParseSchedule(scheduleSpool)
 	s := cron.New(cron.Options{Logger: d.log, OnDone: func(cron.Status) { d.writeStatus() }})
@@ -198,6 +202,7 @@ func (d *daemon) build(pol *rules.Policy) (*cron.Scheduler, error) {
 	}{
 		{"integrity", check, d.integrityJob},
 		{"raid", raid, d.raidJob},
+		{"posture", posture, d.postureJob},
 		{"prune", prune, d.pruneJob},
 		{"mail-spool", spool, d.spoolJob},
 	} {
@@ -291,6 +296,11 @@ func (d *daemon) integrityJob(ctx context.Context) error {
 		mode = "init"
 	}
 	return d.runJob(ctx, "integrity", append(d.baseArgs(), mode, "--mail"))
+}
+
+// postureJob runs the hardening checks, mailing their findings.
+func (d *daemon) postureJob(ctx context.Context) error {
+	return d.runJob(ctx, "posture", append(d.baseArgs(), "posture", "--mail"))
 }
 
 func (d *daemon) raidJob(ctx context.Context) error {

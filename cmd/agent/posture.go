@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"regexp"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"opsagent/posture"
+	"opsagent/report"
 	"opsagent/rules"
 )
 
@@ -29,6 +33,7 @@ func postureCommand() *cli.Command {
 			"waived, not hidden.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the JSON document (\"format\": 1)"},
+			&cli.BoolFlag{Name: "mail", Usage: "mail the report to mail_to when there are findings (not waived); undeliverable mail is spooled"},
 			&cli.StringFlag{Name: "mountinfo", Hidden: true, Value: "/proc/self/mountinfo", Usage: "mount table to read (tests)"},
 			&cli.StringFlag{Name: "proc-root", Hidden: true, Value: "/proc", Usage: "where proc is mounted (tests, containers)"},
 		},
@@ -52,13 +57,30 @@ func postureRun(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("json") {
-		err = posture.WriteJSON(c.App.Writer, rep)
-	} else {
-		err = posture.WriteText(c.App.Writer, rep)
-	}
-	if err != nil {
+	var text, js bytes.Buffer
+	if err := posture.WriteText(&text, rep); err != nil {
 		return fmt.Errorf("%w: %w", errWrite, err)
+	}
+	if err := posture.WriteJSON(&js, rep); err != nil {
+		return fmt.Errorf("%w: %w", errWrite, err)
+	}
+	// Kept like every other report; a failure to keep it is said, and the
+	// run goes on (the findings still print and mail).
+	id, herr := (&report.History{Dir: pol.Options.ReportDir}).Save(report.HistoryPosture, text.Bytes(), js.Bytes())
+	if herr != nil {
+		fmt.Fprintf(c.App.ErrWriter, "agent: warning: cannot keep the posture report in %s: %v\n", pol.Options.ReportDir, herr)
+	}
+	out := text.Bytes()
+	if c.Bool("json") {
+		out = js.Bytes()
+	}
+	if !(c.Bool("quiet") && rep.ExitCode() == 0) {
+		if _, err := c.App.Writer.Write(out); err != nil {
+			return fmt.Errorf("%w: %w", errWrite, err)
+		}
+	}
+	if c.Bool("mail") && rep.Findings > 0 {
+		postureMail(c, pol, rep, text.Bytes(), id)
 	}
 	switch rep.ExitCode() {
 	case 1:
@@ -67,6 +89,34 @@ func postureRun(c *cli.Context) error {
 		return &exitError{code: exitPostureIncomplete}
 	}
 	return nil
+}
+
+// postureMail mails the plain posture report; a mail that cannot be
+// delivered is spooled (report.Deliver) and said on stderr.
+func postureMail(c *cli.Context, pol *rules.Policy, rep *posture.Report, text []byte, id string) {
+	cfg := mailConfig(pol.Options, rep.Host, cliLogger(c, 0))
+	if len(cfg.To) == 0 {
+		fmt.Fprintf(c.App.ErrWriter, "agent: warning: --mail: mail_to is not set in the config; no mail sent\n")
+		return
+	}
+	name := id + ".txt"
+	if id == "" {
+		name = "posture.txt"
+	}
+	subject := fmt.Sprintf("[agent] %s: posture: %d %s", rep.Host, rep.Findings, map[bool]string{true: "finding", false: "findings"}[rep.Findings == 1])
+	if rep.Waived > 0 {
+		subject += fmt.Sprintf(" (%d waived)", rep.Waived)
+	}
+	msg, err := report.NewReportMessage(cfg, subject, text, name)
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "agent: warning: cannot build the posture mail: %v\n", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 5*time.Minute)
+	defer cancel()
+	if spooled, err := report.Deliver(ctx, cfg, mailSpool(pol.Options, cliLogger(c, 0)), msg); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "agent: warning: mail not delivered (%v); spooled as %s\n", err, spooled)
+	}
 }
 
 // postureConfig turns the posture options into a posture.Config; the
