@@ -59,6 +59,17 @@ type config struct {
 	Workers    int       // agent --workers, aide num_workers, parallel md5sum/b3sum
 	AideMFiles bool      // also run aide on the synthetic tree
 	Log        io.Writer // progress lines
+
+	// The package rows (packageBench) run when Pkg is set: PkgAdmin is
+	// the dpkg admin dir copied into the root (/var/lib/dpkg), PkgHost
+	// the host whose merged-/usr links the root copies (/), and the
+	// upgrade touches the first PkgCount packages with PkgMinFiles
+	// regular files under /usr.
+	Pkg         bool
+	PkgAdmin    string
+	PkgHost     string
+	PkgCount    int
+	PkgMinFiles int
 }
 
 // row is one measured command.
@@ -144,12 +155,17 @@ type results struct {
 	MFilesTime  time.Duration // to create the synthetic tree
 	Synth       []*row
 	SynthChecks []check
+	Pkg         *pkgRoot // nil when the package rows did not run
+	PkgRows     []*row
+	PkgChecks   []check
+	PkgVerdict  *pkgVerdict // the JSON verification check; nil when it failed
+	PkgNotes    []string
 	Notes       []string
 }
 
 // row returns the named row, nil when absent.
 func (r *results) row(name string) *row {
-	for _, x := range append(slices.Clip(r.Rows), r.Synth...) {
+	for _, x := range append(append(slices.Clip(r.Rows), r.Synth...), r.PkgRows...) {
 		if x.Name == name {
 			return x
 		}
@@ -170,6 +186,9 @@ type step struct {
 	// keep says whether a run with this exit status still counts; other
 	// non-zero statuses are kept with a warning only when keep allows them.
 	keep func(code int) bool
+	// expect says whether a non-zero status is the expected outcome (the
+	// package rows' changes), kept without a warning.
+	expect func(code int) bool
 }
 
 // bench runs every row on cfg.Tree, then the synthetic tree, and computes
@@ -226,6 +245,36 @@ func bench(ctx context.Context, cfg config) (*results, error) {
 	for _, st := range steps {
 		res.Rows = append(res.Rows, st.row)
 	}
+	if err := roundRobin(ctx, cfg, steps, logf); err != nil {
+		return nil, err
+	}
+	for _, st := range steps {
+		st.row.Entries = entriesOf(st.cmd.Stdout)
+	}
+	res.Checks = treeChecks(res)
+	compareEntries(res, rowAideInit, rowAgentInit)
+	compareEntries(res, rowAideCheck, rowAgentCheck)
+	if r := res.row(rowAgentInit); r.usable() && r.Entries >= 0 && r.Entries != res.Entries {
+		res.notef("%s counted %d entries, the tree has %d", rowAgentInit, r.Entries, res.Entries)
+	}
+
+	if cfg.Pkg {
+		if err := packageBench(ctx, cfg, res, agentArgs, logf); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.MFiles > 0 {
+		if err := synthetic(ctx, cfg, res, agentArgs, hasAide, logf); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// roundRobin runs the steps: round 0 is the warm-up of every row, then
+// cfg.Runs rounds time every row once each. A failing row stops; the
+// others go on.
+func roundRobin(ctx context.Context, cfg config, steps []*step, logf func(string, ...any)) error {
 	// Round-robin: round 0 is the warm-up of every row, then each round
 	// times every row once, so load from other users of the machine
 	// spreads over all rows instead of skewing one ratio.
@@ -240,7 +289,7 @@ func bench(ctx context.Context, cfg config) (*results, error) {
 			}
 			s, err := runStep(ctx, st)
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 			if err != nil {
 				st.row.Err = err
@@ -255,22 +304,7 @@ func bench(ctx context.Context, cfg config) (*results, error) {
 			}
 		}
 	}
-	for _, st := range steps {
-		st.row.Entries = entriesOf(st.cmd.Stdout)
-	}
-	res.Checks = treeChecks(res)
-	compareEntries(res, rowAideInit, rowAgentInit)
-	compareEntries(res, rowAideCheck, rowAgentCheck)
-	if r := res.row(rowAgentInit); r.usable() && r.Entries >= 0 && r.Entries != res.Entries {
-		res.notef("%s counted %d entries, the tree has %d", rowAgentInit, r.Entries, res.Entries)
-	}
-
-	if cfg.MFiles > 0 {
-		if err := synthetic(ctx, cfg, res, agentArgs, hasAide, logf); err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
+	return nil
 }
 
 // runStep runs one step with its preparation and follow-up; an exit status
@@ -290,7 +324,9 @@ func runStep(ctx context.Context, st *step) (sample, error) {
 		if !st.keep(s.Exit) {
 			return s, errors.New(msg)
 		}
-		st.row.Warn = append(st.row.Warn, msg)
+		if st.expect == nil || !st.expect(s.Exit) {
+			st.row.Warn = append(st.row.Warn, msg)
+		}
 	}
 	if st.after != nil {
 		if err := st.after(); err != nil {
@@ -479,34 +515,7 @@ func synthetic(ctx context.Context, cfg config, res *results, agentArgs []string
 
 // treeChecks computes the acceptance ratios of the tree rows from medians.
 func treeChecks(res *results) []check {
-	med := func(name string) (float64, string) {
-		r := res.row(name)
-		switch {
-		case r == nil:
-			return math.NaN(), name + " missing"
-		case r.Skip != "":
-			return math.NaN(), name + " skipped"
-		case !r.usable():
-			return math.NaN(), name + " failed"
-		}
-		return r.median().Seconds(), ""
-	}
-	ratio := func(name, num, den string, limit float64) check {
-		c := check{Name: name, Max: limit, Value: math.NaN()}
-		n, why := med(num)
-		d, why2 := med(den)
-		switch {
-		case why != "":
-			c.Missing = why
-		case why2 != "":
-			c.Missing = why2
-		case d <= 0:
-			c.Missing = den + " took no time"
-		default:
-			c.Value = n / d
-		}
-		return c
-	}
+	med, ratio := res.med, res.ratio
 	checks := []check{
 		ratio("agent init / aide init", rowAgentInit, rowAideInit, maxInitVsAide),
 		ratio("agent init / md5 floor", rowAgentInit, rowMD5, maxInitVsMD5),

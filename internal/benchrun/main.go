@@ -15,7 +15,20 @@
 // For each row it prints the median and min-max wall time, the peak RSS
 // from wait4 and, for aide and the agent, the peak RssAnon sampled from
 // /proc/PID/status every 20 ms. Then a synthetic tree of small files is
-// scanned once by agent init and check, for peak memory. Everything runs
+// scanned once by agent init and check, for peak memory.
+//
+// Then the package rows of issue 15 (BENCH_PKG=0 skips them; so does a
+// host without /var/lib/dpkg/status): a host-like root BENCH_DIR/root whose
+// usr is the tree (the copy of /usr is made there; BENCH_TREE is copied
+// there) and whose var/lib/dpkg is a copy of the host's, with an empty
+// var/log/dpkg.log and the host's merged-/usr links. After a baseline,
+// every run starts from a fresh copy of it and a fresh "reinstall" of the
+// first 15 installed packages (by name) with at least 20 regular files
+// under /usr: each of their files, their info files and status written
+// anew and renamed over the old ones as dpkg does, and one dpkg.log run
+// around it. Rows: agent check with package_check=no and =yes, agent
+// update and agent update --packages; then one untimed JSON check counts
+// the changes and their classes. Everything runs
 // at the priority benchrun has (no nice, no ionice). The results are also
 // written as Markdown to BENCH_DIR/bench.md.
 //
@@ -31,6 +44,7 @@
 //	BENCH_WORKERS=N    workers for every tool (default: the number of CPUs)
 //	BENCH_AIDE_MFILES=1  also run aide init and check on the synthetic tree
 //	BENCH_AGENT=FILE   the agent binary (default bin/agent; `make bench` builds it)
+//	BENCH_PKG=0        skip the package rows
 //
 // Missing aide or b3sum skips their rows with a note; find, xargs and
 // md5sum are required. The exit status is 0 when the measurements ran, even
@@ -74,7 +88,9 @@ func envInt(name string, def int) (int, error) {
 }
 
 func run(ctx context.Context) (err error) {
-	cfg := config{Log: os.Stderr, AideMFiles: os.Getenv("BENCH_AIDE_MFILES") == "1"}
+	cfg := config{Log: os.Stderr, AideMFiles: os.Getenv("BENCH_AIDE_MFILES") == "1",
+		Pkg: os.Getenv("BENCH_PKG") != "0", PkgAdmin: "/var/lib/dpkg", PkgHost: "/",
+		PkgCount: defaultPkgCount, PkgMinFiles: defaultPkgMinFiles}
 	if cfg.Runs, err = envInt("BENCH_RUNS", 3); err != nil {
 		return err
 	}
@@ -105,10 +121,8 @@ func run(ctx context.Context) (err error) {
 	// created names what benchrun makes in the work dir and removes at the
 	// end (everything but bench.md); BENCH_TREE is never among them.
 	tree := os.Getenv("BENCH_TREE")
-	created := []string{"mfiles", "conf", "logs", "aide", "probe", "state-md5", "state-blake3", "state-mfiles"}
-	if tree == "" {
-		created = append(created, "usr")
-	}
+	created := []string{"mfiles", "conf", "logs", "aide", "probe", "state-md5", "state-blake3", "state-mfiles",
+		"root", "state-pkg-baseline", "state-pkg-check", "state-pkg-update"}
 	userDir := os.Getenv("BENCH_DIR")
 	if dir := userDir; dir != "" {
 		if cfg.Dir, err = filepath.Abs(dir); err == nil {
@@ -150,9 +164,14 @@ func run(ctx context.Context) (err error) {
 			return fmt.Errorf("BENCH_TREE=%s: not a directory", tree)
 		}
 	} else {
-		cfg.Tree = filepath.Join(cfg.Dir, "usr")
+		// At root/usr, so that the package rows' host-like root holds
+		// the same tree without a second copy.
+		cfg.Tree = filepath.Join(cfg.Dir, "root", "usr")
 		fmt.Fprintf(os.Stderr, "copying /usr to %s\n", cfg.Tree)
 		start := time.Now()
+		if err := os.Mkdir(filepath.Dir(cfg.Tree), 0o755); err != nil {
+			return err
+		}
 		if err := copyTree(ctx, "/usr", cfg.Tree); err != nil {
 			return err
 		}

@@ -108,6 +108,15 @@ func (r *results) writeText(w io.Writer) error {
 	writeAligned(&b, rowTable(r.Rows))
 	b.WriteString("\nratios of medians measured side by side in this run:\n")
 	writeAligned(&b, checkTable(r.Checks))
+	if len(r.PkgRows) > 0 {
+		b.WriteString("\n")
+		for _, l := range r.pkgHeader() {
+			b.WriteString(l + "\n")
+		}
+		writeAligned(&b, rowTable(r.PkgRows))
+		b.WriteString("\n")
+		writeAligned(&b, checkTable(r.PkgChecks))
+	}
 	if r.Config.MFiles > 0 {
 		b.WriteString("\n" + r.synthHeader() + "\n")
 		writeAligned(&b, rowTable(r.Synth))
@@ -136,6 +145,16 @@ func (r *results) writeMarkdown(w io.Writer) error {
 	writeMarkdownTable(&b, rowTable(r.Rows))
 	b.WriteString("\nRatios of medians measured side by side in this run:\n\n")
 	writeMarkdownTable(&b, checkTable(r.Checks))
+	if len(r.PkgRows) > 0 {
+		b.WriteString("\n")
+		for _, l := range r.pkgHeader() {
+			b.WriteString("- " + mdEscape(l) + "\n")
+		}
+		b.WriteString("\n")
+		writeMarkdownTable(&b, rowTable(r.PkgRows))
+		b.WriteString("\n")
+		writeMarkdownTable(&b, checkTable(r.PkgChecks))
+	}
 	if r.Config.MFiles > 0 {
 		b.WriteString("\n" + mdEscape(r.synthHeader()) + ".\n\n")
 		writeMarkdownTable(&b, rowTable(r.Synth))
