@@ -365,6 +365,9 @@ func (r *integrityRun) check(update bool) error {
 		kind = "update"
 	}
 	r.reuse = update && r.c.Bool("packages")
+	if r.reuse && r.limit != nil {
+		return fmt.Errorf("%w: update --packages and --limit do not go together", errUsage)
+	}
 	w, problems, stats, err := r.scanInto(kind, old)
 	if err != nil {
 		return err
@@ -421,20 +424,13 @@ func (r *integrityRun) check(update bool) error {
 // mismatched one, so those show again in the next check. It refuses to run
 // without package records: accepting nothing would look like success.
 func (r *integrityRun) mergePackages(old, cur *db.Baseline, rep *report.Report) error {
-	if r.limit != nil {
-		return fmt.Errorf("%w: update --packages and --limit do not go together", errUsage)
-	}
 	prov := rep.Provenance
-	if prov == nil || prov.Backend == "" {
-		why := "package_check=no"
+	if len(rep.Changes) > 0 && (prov == nil || prov.Backend == "") {
+		why := "package_check = no" // the only way changes go unclassified
 		if prov != nil {
 			why = prov.Note
-		} else if _, w := r.packageDB(); w != "" {
-			why = w
 		}
-		if len(rep.Changes) > 0 {
-			return fmt.Errorf("%w: update --packages needs the package records (%s); the baseline is unchanged", errUsage, why)
-		}
+		return fmt.Errorf("%w: update --packages needs the package records (%s); the baseline is unchanged", errUsage, why)
 	}
 	w, err := db.Create(r.pol.Options.StateDir, r.meta("update"))
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/json"
 	"fmt"
@@ -434,5 +435,31 @@ func TestPackageProvenanceMergedUsr(t *testing.T) {
 	}
 	if got := doc.of("unexplained"); len(got) != 0 {
 		t.Errorf("unexplained = %q, want none\n%s", got, r.stdout)
+	}
+}
+
+// TestUpdatePackagesRefuses: without package records (package_check = no)
+// or with --limit, update --packages changes nothing and exits 15.
+func TestUpdatePackagesRefuses(t *testing.T) {
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	buildTree(t, tree, []treeFile{{path: "a", kind: 'f', data: "1\n"}})
+	conf := filepath.Join(dir, "agent.conf")
+	os.WriteFile(conf, []byte("package_check=no\nNORMAL = p+u+g+s+md5\n"+tree+" NORMAL\n"), 0o600)
+	state := filepath.Join(dir, "state")
+	if r := agent(t, "--config", conf, "--state-dir", state, "init"); r.code != 0 {
+		t.Fatalf("init: %d %s", r.code, r.stderr)
+	}
+	os.WriteFile(filepath.Join(tree, "a"), []byte("2\n"), 0o644)
+	before, _ := os.ReadFile(filepath.Join(state, "baseline.db"))
+	for _, args := range [][]string{{"update", "--packages"}, {"--limit", tree, "update", "--packages"}} {
+		r := agent(t, append([]string{"--config", conf, "--state-dir", state}, args...)...)
+		if r.code != exitInvalidArg {
+			t.Errorf("%v: exit %d, want %d: %s", args, r.code, exitInvalidArg, r.stderr)
+		}
+		after, _ := os.ReadFile(filepath.Join(state, "baseline.db"))
+		if !bytes.Equal(before, after) {
+			t.Errorf("%v changed the baseline", args)
+		}
 	}
 }
