@@ -143,6 +143,37 @@ func (c *Classifier) Classify(ch scanner.Change) Provenance {
 	}
 }
 
+// ClassifyAll classifies every change, then explains the directories whose
+// only changes are the ones their entries make (mtime, ctime, size,
+// blocks, link count) when a reported change of an entry directly in them
+// is explained by a package: a package run that replaced files there
+// changed the directory too, and many directories (/usr/bin on rpm hosts)
+// belong to a package no run touched. The entries themselves keep their
+// own class, so nothing unexplained is hidden.
+func (c *Classifier) ClassifyAll(changes []scanner.Change) []Provenance {
+	out := make([]Provenance, len(changes))
+	explainedIn := map[string]string{} // dir → a package explaining an entry in it
+	for i, ch := range changes {
+		out[i] = c.Classify(ch)
+		if out[i].Class == ClassPackage || out[i].Class == ClassScript {
+			if _, ok := explainedIn[path.Dir(ch.Path)]; !ok {
+				explainedIn[path.Dir(ch.Path)] = out[i].Package
+			}
+		}
+	}
+	const entryAttrs = rules.AttrSet(1)<<rules.AttrMtime | rules.AttrSet(1)<<rules.AttrCtime | rules.AttrSet(1)<<rules.AttrSize |
+		rules.AttrSet(1)<<rules.AttrBlocks | rules.AttrSet(1)<<rules.AttrNlink
+	for i, ch := range changes {
+		if out[i].Class != ClassUnexplained || ch.Kind != scanner.Changed || ch.New == nil || ch.New.Type != rules.TypeDir || ch.Changed&^entryAttrs != 0 {
+			continue
+		}
+		if pkg, ok := explainedIn[ch.Path]; ok {
+			out[i] = Provenance{Class: ClassPackage, Package: pkg, Reason: "its entries changed, by a package run among others (see them)"}
+		}
+	}
+	return out
+}
+
 // records classifies a change to the package manager's own records.
 func (c *Classifier) records(ch scanner.Change, pkg string) Provenance {
 	if pkg == "" {

@@ -186,3 +186,32 @@ func TestClassifyHashes(t *testing.T) {
 		t.Errorf("without Hash: %+v", got)
 	}
 }
+
+// TestClassifyAllDirs: a directory whose only changes are its entries' is
+// explained when an explained entry changed in it, and stays unexplained
+// when only unexplained entries did or its mode changed.
+func TestClassifyAllDirs(t *testing.T) {
+	db := &memDB{files: []pkgdb.File{{Path: "/usr/bin/a", Package: "a", Version: "2", Digest: md5Of("a2"), DigestAlgo: "md5"}}}
+	dir := func(p string, attrs rules.AttrSet) scanner.Change {
+		e := &scanner.Entry{Path: p, Type: rules.TypeDir, Mode: 0o40755}
+		return scanner.Change{Path: p, Kind: scanner.Changed, Old: e, New: e, Changed: attrs}
+	}
+	add := func(e *scanner.Entry) scanner.Change { return scanner.Change{Path: e.Path, Kind: scanner.Added, New: e} }
+	mtime := rules.AttrMtime.Set() | rules.AttrSize.Set()
+	changes := []scanner.Change{
+		dir("/usr/bin", mtime),
+		{Path: "/usr/bin/a", Kind: scanner.Changed, Old: file("/usr/bin/a", "a1"), New: file("/usr/bin/a", "a2"), Changed: rules.AttrMD5.Set()},
+		add(file("/usr/bin/dropper", "x")),
+		dir("/usr/sbin", mtime),
+		add(file("/usr/sbin/dropper", "x")),
+		dir("/usr/lib", mtime|rules.AttrPerm.Set()),
+		add(file("/usr/lib/x", "x")),
+	}
+	got := (&Classifier{DB: db}).ClassifyAll(changes)
+	want := []Class{ClassPackage, ClassPackage, ClassUnexplained, ClassUnexplained, ClassUnexplained, ClassUnexplained, ClassUnexplained}
+	for i := range want {
+		if got[i].Class != want[i] {
+			t.Errorf("%s: %s (%s), want %s", changes[i].Path, got[i].Class, got[i].Reason, want[i])
+		}
+	}
+}

@@ -51,8 +51,11 @@ func TestPostureMounts(t *testing.T) {
 		t.Skip("needs util-linux unshare")
 	}
 	base := t.TempDir()
-	good, bad, bindGood, bindBad, plain := base+"/good", base+"/bad", base+"/bind-good", base+"/bind-bad", base+"/plain"
-	for _, d := range []string{good, bad, bindGood, bindBad, plain} {
+	// plain lies in a tmpfs mounted exec,suid,dev (not on the file system
+	// of the test's temp dir, whose options vary from host to host).
+	outer := base + "/outer"
+	good, bad, bindGood, bindBad, plain := base+"/good", base+"/bad", base+"/bind-good", base+"/bind-bad", outer+"/plain"
+	for _, d := range []string{good, bad, bindGood, bindBad, outer} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -67,8 +70,10 @@ mount -t tmpfs -o size=4m,mode=1777 tmpfs "$2"
 mkdir "$1/vt"
 mount --bind "$1/vt" "$3"
 mount --bind "$2" "$4"
+mount -t tmpfs -o size=4m,mode=0755,exec,suid,dev tmpfs "$7"
+mkdir "$7/plain"
 exec "$5" --config "$6" posture --json`
-	r := runCmd(t, unshare, "-m", "--propagation", "private", "sh", "-c", script, "sh", good, bad, bindGood, bindBad, agentBin, conf)
+	r := runCmd(t, unshare, "-m", "--propagation", "private", "sh", "-c", script, "sh", good, bad, bindGood, bindBad, agentBin, conf, outer)
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 (findings)\nstderr: %s", r.code, r.stderr)
 	}
@@ -193,6 +198,17 @@ func findProcess(rep *posture.Report, pid int) *posture.Process {
 	return nil
 }
 
+// executablesUnder returns the listed executables below dir.
+func executablesUnder(rep *posture.Report, dir string) []posture.Executable {
+	var out []posture.Executable
+	for _, e := range rep.Executables {
+		if strings.HasPrefix(e.Path, dir+"/") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func hasListen(p *posture.Process, port int) bool {
 	for _, s := range p.Sockets {
 		if s.Proto == "tcp" && s.State == "LISTEN" && s.Local == fmt.Sprintf("127.0.0.1:%d", port) {
@@ -246,8 +262,10 @@ func TestPostureDropper(t *testing.T) {
 		t.Errorf("exit %d, want 1", r.code)
 	}
 	rep = decodePosture(t, r)
-	if len(rep.Executables) != 0 {
-		t.Errorf("deleted file still listed: %+v", rep.Executables)
+	// Only the test's own dir: where /tmp is a world-writable mount of
+	// its own (a fresh CI root), everything in it is scanned too.
+	if under := executablesUnder(rep, dir); len(under) != 0 {
+		t.Errorf("deleted file still listed: %+v", under)
 	}
 	p = findProcess(rep, cmd.Process.Pid)
 	if p == nil || !p.Deleted || p.Exe != exe || p.Reason != "runs from a deleted file" || !hasListen(p, port) {
@@ -331,8 +349,8 @@ func TestPostureWaived(t *testing.T) {
 	os.WriteFile(conf, []byte(fmt.Sprintf("posture_tmp_dirs = %s\nposture_allow = %s/tool\\.sh %s\n/nonexistent-root p\n", dir, dir, dir)), 0o644)
 	r := agent(t, "--config", conf, "posture", "--json")
 	rep := decodePosture(t, r)
-	if len(rep.Executables) != 1 || !rep.Executables[0].Waived || rep.Waived == 0 {
-		t.Errorf("got %+v, waived %d", rep.Executables, rep.Waived)
+	if under := executablesUnder(rep, dir); len(under) != 1 || !under[0].Waived || rep.Waived == 0 {
+		t.Errorf("got %+v, waived %d", under, rep.Waived)
 	}
 	for _, m := range rep.Mounts {
 		if m.Dir == dir && !m.Waived {

@@ -81,9 +81,8 @@ func (r *integrityRun) classify(rep *report.Report, since time.Time, live bool) 
 	if info.Explained == "" {
 		info.Explained = report.ExplainedSummary
 	}
-	for _, ch := range rep.Changes {
-		p := c.Classify(ch)
-		info.ByPath[ch.Path] = report.Provenance{Class: string(p.Class), Package: p.Package, Version: p.Version, Reason: p.Reason}
+	for i, p := range c.ClassifyAll(rep.Changes) {
+		info.ByPath[rep.Changes[i].Path] = report.Provenance{Class: string(p.Class), Package: p.Package, Version: p.Version, Reason: p.Reason}
 	}
 	info.Packages = packageChanges(c.Runs(), since)
 	rep.Provenance = info
