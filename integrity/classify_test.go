@@ -196,7 +196,9 @@ func TestClassifyAllDirs(t *testing.T) {
 		e := &scanner.Entry{Path: p, Type: rules.TypeDir, Mode: 0o40755}
 		return scanner.Change{Path: p, Kind: scanner.Changed, Old: e, New: e, Changed: attrs}
 	}
-	add := func(e *scanner.Entry) scanner.Change { return scanner.Change{Path: e.Path, Kind: scanner.Added, New: e} }
+	add := func(e *scanner.Entry) scanner.Change {
+		return scanner.Change{Path: e.Path, Kind: scanner.Added, New: e}
+	}
 	mtime := rules.AttrMtime.Set() | rules.AttrSize.Set()
 	changes := []scanner.Change{
 		dir("/usr/bin", mtime),
