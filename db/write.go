@@ -62,6 +62,11 @@ type Writer struct {
 	chunk int    // entries per transaction: chunkEntries (benchmarks vary it)
 	err   error  // first failure; the Writer is unusable after it
 	done  bool   // committed or aborted
+	// amend: a copy of a baseline being edited (Baseline.Amend): Put
+	// takes any order and replaces, Delete removes, n counts the file's
+	// entries.
+	amend bool
+	dels  [][]byte
 }
 
 // pair locates one buffered key and value in Writer.buf.
@@ -125,7 +130,7 @@ func (w *Writer) Put(e *scanner.Entry) error {
 	k0 := len(w.buf)
 	w.buf = append(w.buf, dbKey(e.Path)...)
 	key := w.buf[k0:]
-	if w.n > 0 && bytes.Compare(key, w.last) <= 0 {
+	if !w.amend && w.n > 0 && bytes.Compare(key, w.last) <= 0 {
 		w.buf = w.buf[:k0]
 		return &fs.PathError{Op: "put", Path: e.Path, Err: fmt.Errorf("%w: after %q", ErrOrder, keyPath(w.last))}
 	}
@@ -133,7 +138,9 @@ func (w *Writer) Put(e *scanner.Entry) error {
 	w.buf = appendEntry(w.buf, w.buf[k0:k1], e)
 	w.spans = append(w.spans, pair{k0, k1, len(w.buf)})
 	w.last = append(w.last[:0], w.buf[k0:k1]...)
-	w.n++
+	if !w.amend {
+		w.n++
+	}
 	if len(w.spans) >= w.chunk || len(w.buf) >= chunkBytes {
 		return w.flush()
 	}
@@ -142,6 +149,9 @@ func (w *Writer) Put(e *scanner.Entry) error {
 
 // flush writes the pending chunk in one transaction.
 func (w *Writer) flush() error {
+	if w.amend {
+		return w.flushAmend()
+	}
 	if len(w.spans) == 0 {
 		return nil
 	}

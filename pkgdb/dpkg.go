@@ -32,6 +32,13 @@ type DpkgOptions struct {
 	// Location is the zone dpkg.log's timestamps are in; nil means
 	// time.Local.
 	Location *time.Location
+	// OnlyTouchedSince, when not zero, reads the lists and md5sums of only
+	// the packages that dpkg.log shows operated on (installed, upgraded,
+	// configured, triggered...) in runs ending at or after it: Owners,
+	// Files and Records then know those packages' paths only (see
+	// Partial). agent update --packages opens the records this way, which
+	// costs a few packages' files instead of every package's.
+	OnlyTouchedSince time.Time
 }
 
 // mergedUsrDirs are the top-level directories a merged-/usr host turns
@@ -58,6 +65,7 @@ type Dpkg struct {
 	overrides map[string]StatOverride
 	merged    []string // the mergedUsrDirs that are links into /usr here
 	runs      []Run
+	partial   bool // only the touched packages' lists were read
 }
 
 type dpkgPkg struct {
@@ -110,6 +118,20 @@ func OpenDpkg(opts DpkgOptions) (*Dpkg, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.runs, err = readDpkgLogs(host(path.Clean("/"+opts.Log)), opts.Location); err != nil {
+		return nil, err
+	}
+	var touched map[string]bool
+	if !opts.OnlyTouchedSince.IsZero() {
+		d.partial = true
+		touched = map[string]bool{}
+		for _, r := range d.Runs(opts.OnlyTouchedSince) {
+			for _, op := range r.Ops {
+				name, _, _ := strings.Cut(op.Package, ":")
+				touched[name] = true
+			}
+		}
+	}
 	// Read every list first, so that entries and paths are allocated once
 	// at their final size.
 	var (
@@ -120,8 +142,12 @@ func OpenDpkg(opts DpkgOptions) (*Dpkg, error) {
 		if st.State() == "not-installed" {
 			continue
 		}
-		info := filepath.Join(admin, "info", st.Key())
 		l := dpkgLoaded{st: st}
+		if touched != nil && !touched[st.Package] {
+			loaded = append(loaded, l)
+			continue
+		}
+		info := filepath.Join(admin, "info", st.Key())
 		if l.list, err = parseFile(info+".list", true, ParseDpkgList); err != nil {
 			return nil, err
 		}
@@ -152,11 +178,13 @@ func OpenDpkg(opts DpkgOptions) (*Dpkg, error) {
 	for _, so := range sos {
 		d.overrides[d.canon(so.Path)] = so
 	}
-	if d.runs, err = readDpkgLogs(host(path.Clean("/"+opts.Log)), opts.Location); err != nil {
-		return nil, err
-	}
 	return d, nil
 }
+
+// Partial reports whether only the touched packages' lists and md5sums
+// were read (DpkgOptions.OnlyTouchedSince): a path no answer names may
+// still belong to another package.
+func (d *Dpkg) Partial() bool { return d.partial }
 
 // parseFile opens name and runs parse on it; with optional, a missing
 // file is the zero value.

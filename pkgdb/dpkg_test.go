@@ -227,6 +227,32 @@ func TestDpkgInstalledRoot(t *testing.T) {
 			t.Errorf("Owners(tp.distrib) = %+v", o)
 		}
 	})
+	t.Run("only touched", func(t *testing.T) {
+		// After the last run nothing was touched: no list is read, the
+		// status still is. Since the first run, everything was.
+		none, err := OpenDpkg(DpkgOptions{Root: h.root, OnlyTouchedSince: rmTo.Add(2 * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !none.Partial() || d.Partial() {
+			t.Errorf("Partial() = %v, full open %v", none.Partial(), d.Partial())
+		}
+		if got := owners(none, "/usr/bin/tp.distrib"); got != nil {
+			t.Errorf("Owners(tp.distrib) = %q with no package touched", got)
+		}
+		if _, ok := none.Package("tp-divert"); !ok {
+			t.Error("the partial DB lost an untouched package's status")
+		}
+		all, err := OpenDpkg(DpkgOptions{Root: h.root, OnlyTouchedSince: in1From})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"/usr/bin/tp.distrib", "/usr/bin/tp", "/usr/share/tp", "/etc/tp/tp.conf"} {
+			if got, want := owners(all, p), owners(d, p); !reflect.DeepEqual(got, want) {
+				t.Errorf("Owners(%s) = %q since the first run, full open %q", p, got, want)
+			}
+		}
+	})
 	t.Run("runs", func(t *testing.T) {
 		runs := d.Runs(time.Time{})
 		if len(runs) != 4 {

@@ -41,6 +41,14 @@ type Options struct {
 	// something below them may be inside the limit. Nil means no limit.
 	// It is called from the walker goroutine only.
 	Limit func(path string) bool
+	// Enter, when set, is asked about every directory the policy would
+	// descend into, before the walker reads it: false means nothing below
+	// it is wanted, so it is not read (its own entry is still emitted when
+	// it is selected and inside Limit). agent update --packages uses it to
+	// read only the directories a package run touched. Nil enters every
+	// directory. It is called from the walker goroutine only, after Limit
+	// for the same path.
+	Enter func(dir string) bool
 	// BaselineSize, when set, returns the size the baseline recorded for
 	// path. For a regular file whose rule has growing and a hash, the scanner
 	// then also records the digests of that many leading bytes

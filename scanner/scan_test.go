@@ -229,6 +229,26 @@ func TestScanSelection(t *testing.T) {
 			t.Errorf("paths = %q, want %q", paths, want)
 		}
 	})
+
+	t.Run("enter", func(t *testing.T) {
+		// Only / and /keep are read; /other and /nodesc are emitted
+		// (selected, inside no Limit) but never read.
+		var asked []string
+		got, _ := scanAll(t, root, Options{Enter: func(d string) bool {
+			asked = append(asked, d)
+			return d == "/" || d == "/keep"
+		}})
+		var paths []string
+		for _, e := range got {
+			paths = append(paths, e.Path)
+		}
+		if want := []string{"/", "/keep", "/keep/a", "/keep/b", "/nodesc", "/other", "/skip"}; !slices.Equal(paths, want) {
+			t.Errorf("paths = %q, want %q", paths, want)
+		}
+		if want := []string{"/", "/keep", "/nodesc", "/other", "/skip"}; !slices.Equal(asked, want) {
+			t.Errorf("Enter asked about %q, want %q", asked, want)
+		}
+	})
 }
 
 // makeTree creates dirs×files small files under root.

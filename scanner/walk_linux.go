@@ -126,7 +126,8 @@ func (s *scan) visit(ctx context.Context, parent *dirHandle, name, path string, 
 		return s.send(ctx, job{path: path, parent: parent, name: name, hint: hint, attrs: m.Attrs})
 	}
 	sel := m.Selected && inLimit
-	if !sel && !m.Descend {
+	descend := m.Descend && (s.opts.Enter == nil || s.opts.Enter(path))
+	if !sel && !descend {
 		return nil
 	}
 
@@ -172,7 +173,7 @@ func (s *scan) visit(ctx context.Context, parent *dirHandle, name, path string, 
 		fillStat(e, &st)
 	}
 	var children []dirent
-	if m.Descend && s.mayEnter(path, fd, st.Dev, parentDev, top) {
+	if descend && s.mayEnter(path, fd, st.Dev, parentDev, top) {
 		children, err = readDir(fd)
 		if err != nil {
 			if e != nil {
