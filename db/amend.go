@@ -79,6 +79,16 @@ func peekType(v []byte) (rules.FileType, bool) {
 // directory dir ("/" for all but the root). Errors are as for Each; the
 // count is not checked.
 func (b *Baseline) EachUnder(dir string, fn func(*scanner.Entry) error) error {
+	return b.under(dir, false, fn)
+}
+
+// EachChild calls fn, in key order, for every entry directly in the
+// directory dir; the entries further below are skipped undecoded.
+func (b *Baseline) EachChild(dir string, fn func(*scanner.Entry) error) error {
+	return b.under(dir, true, fn)
+}
+
+func (b *Baseline) under(dir string, childrenOnly bool, fn func(*scanner.Entry) error) error {
 	prefix := dbKey(dir)
 	if dir != "/" {
 		prefix = append(prefix, 0)
@@ -94,6 +104,9 @@ func (b *Baseline) EachUnder(dir string, fn func(*scanner.Entry) error) error {
 			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 				if len(k) == len(prefix) {
 					continue // the root's own key when dir is "/"
+				}
+				if childrenOnly && bytes.IndexByte(k[len(prefix):], 0) >= 0 {
+					continue
 				}
 				if v == nil {
 					return corrupt("read", b.path, "entry %q is a bucket", keyPath(k))

@@ -126,5 +126,14 @@ func TestDirsAndEachUnder(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("EachUnder(%s) = %d entries, want %d", d, len(got), len(want))
 		}
+		got, want = nil, slices.DeleteFunc(want, func(p string) bool {
+			return strings.Contains(strings.TrimPrefix(p, strings.TrimSuffix(d, "/")+"/"), "/")
+		})
+		if err := b.EachChild(d, func(e *scanner.Entry) error { got = append(got, e.Path); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("EachChild(%s) = %q, want %q", d, got, want)
+		}
 	}
 }

@@ -65,7 +65,8 @@ func updateCommand() *cli.Command {
 		Name:  "update",
 		Usage: "check, then install the scan as the new baseline (--packages: only what packages explain)",
 		Flags: []cli.Flag{formatFlag(), mailFlag(), &cli.BoolFlag{Name: "packages",
-			Usage: "accept only the changes package operations explain (package, package-script); unexplained changes and package mismatches keep their baseline state and show again"}},
+			Usage: "accept only the changes package operations explain (package, package-script); unexplained changes and package mismatches keep their baseline state and show again. Rescans only the paths of the packages run since the baseline and the changed directories where packages write"},
+			&cli.BoolFlag{Name: "rescan-all", Usage: "with --packages: stat every path of the tree (rehashing the moved files) instead of only the packages' paths and changed directories"}},
 		Action: func(c *cli.Context) error {
 			return withRun(c, func(r *integrityRun) error { return r.check(true) })
 		},
@@ -367,6 +368,12 @@ func (r *integrityRun) check(update bool) error {
 	r.reuse = update && r.c.Bool("packages")
 	if r.reuse && r.limit != nil {
 		return fmt.Errorf("%w: update --packages and --limit do not go together", errUsage)
+	}
+	if r.c.Bool("rescan-all") && !r.reuse {
+		return fmt.Errorf("%w: --rescan-all goes with update --packages only", errUsage)
+	}
+	if r.reuse && !r.c.Bool("rescan-all") {
+		return r.updatePackages(old)
 	}
 	w, problems, stats, err := r.scanInto(kind, old)
 	if err != nil {

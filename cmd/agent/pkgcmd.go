@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -54,7 +55,7 @@ func pkgVerify(c *cli.Context) error {
 	if o.PackageCheck == "no" {
 		o.PackageCheck = "" // an explicit command: the option only governs reports
 	}
-	db, why := openPackageDB(c.Context, o)
+	db, why := openPackageDB(c.Context, o, time.Time{})
 	if db == nil {
 		return &exitError{code: exitPkgNoDB, err: errors.New(strings.TrimSuffix(why, ": every change is unexplained"))}
 	}

@@ -19,7 +19,7 @@ import (
 // changes, once per run (openPackageDB).
 func (r *integrityRun) packageDB() (pkgdb.DB, string) {
 	if r.pkgDB == nil && r.pkgWhy == "" {
-		r.pkgDB, r.pkgWhy = openPackageDB(r.ctx, r.pol.Options)
+		r.pkgDB, r.pkgWhy = openPackageDB(r.ctx, r.pol.Options, time.Time{})
 	}
 	return r.pkgDB, r.pkgWhy
 }
@@ -28,8 +28,9 @@ func (r *integrityRun) packageDB() (pkgdb.DB, string) {
 // where there are none, rpm's. It returns nil and the reason when there are
 // none to read; with package_check=no it returns nil and "" (no
 // classification at all). Both paths are the host's, under root_prefix
-// like every scanned path.
-func openPackageDB(ctx context.Context, o rules.Options) (pkgdb.DB, string) {
+// like every scanned path. A non-zero touchedSince reads only the lists of
+// the dpkg packages operated on since then (pkgdb.Dpkg.Partial).
+func openPackageDB(ctx context.Context, o rules.Options, touchedSince time.Time) (pkgdb.DB, string) {
 	if o.PackageCheck == "no" {
 		return nil, ""
 	}
@@ -40,7 +41,7 @@ func openPackageDB(ctx context.Context, o rules.Options) (pkgdb.DB, string) {
 	}
 	switch _, err := os.Stat(filepath.Join(root, admin, "status")); {
 	case err == nil:
-		d, err := pkgdb.OpenDpkg(pkgdb.DpkgOptions{AdminDir: admin, Log: o.PackageLog, Root: root})
+		d, err := pkgdb.OpenDpkg(pkgdb.DpkgOptions{AdminDir: admin, Log: o.PackageLog, Root: root, OnlyTouchedSince: touchedSince})
 		if err != nil {
 			return nil, fmt.Sprintf("the dpkg records cannot be read (%v): every change is unexplained", err)
 		}

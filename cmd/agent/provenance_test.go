@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -145,7 +146,7 @@ func TestPackageProvenance(t *testing.T) {
 	// update --packages accepts what packages explain; the next check
 	// shows only the two planted paths.
 	up := agent(t, "--config", f.conf, "--state-dir", f.state, "update", "--packages", "--format", "plain")
-	if up.code&^7 != 0 || !strings.Contains(up.stdout, "explained changes accepted") || !regexp.MustCompile(`\(([1-9][0-9]*) unmoved files kept from the baseline unread\)`).MatchString(up.stdout) {
+	if up.code&^7 != 0 || !strings.Contains(up.stdout, "explained changes accepted") || !regexp.MustCompile(`update --packages: [1-9][0-9]* paths rescanned \([1-9][0-9]* of them unmoved and not read\), from 3 packages run since the baseline`).MatchString(up.stdout) {
 		t.Fatalf("update --packages: exit %d\n%s%s", up.code, up.stdout, up.stderr)
 	}
 	r2, doc2 := f.run(t, "check")
@@ -461,5 +462,89 @@ func TestUpdatePackagesRefuses(t *testing.T) {
 		if !bytes.Equal(before, after) {
 			t.Errorf("%v changed the baseline", args)
 		}
+	}
+}
+
+// TestUpdatePackagesScope: update --packages rescans the touched packages'
+// paths, the stat areas and the changed directories of the other script
+// areas, and nothing else. An upgrade that drops a file and adds a
+// directory is accepted whole; a directory planted in /usr/share (a
+// changed script-area directory) is rescanned, reported and kept out; a
+// file edited in place in an unchanged /usr/lib directory is not looked
+// at by the fast path (the next check reports it) but is by --rescan-all.
+func TestUpdatePackagesScope(t *testing.T) {
+	f := newPkgFixture(t)
+	root := f.h.Root
+	write := func(p, body string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 200 {
+		write(fmt.Sprintf("/usr/lib/bulk/f%03d", i), "bulk\n")
+	}
+	write("/usr/lib/site/local.py", "v1\n")
+	if r, _ := f.run(t, "init"); r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	alpha := pkgVersions("1.1")[0]
+	delete(alpha.Files, "/usr/share/alpha/data")
+	alpha.Files["/usr/share/alpha/new/file"] = "new\n"
+	f.h.Dpkg("-i", f.h.Build(alpha))
+	time.Sleep(1100 * time.Millisecond)
+	write("/usr/share/zz/outside", "planted\n")
+	// In place: the directory stays as it was.
+	if err := os.WriteFile(filepath.Join(root, "usr/lib/site/local.py"), []byte("v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	up, doc := f.run(t, "update", "--packages")
+	if up.code&^7 != 0 || up.code == 0 {
+		t.Fatalf("update --packages: exit %d: %s", up.code, up.stderr)
+	}
+	for _, p := range []string{"/usr/share/alpha/data", "/usr/share/alpha/new", "/usr/share/alpha/new/file", "/usr/bin/alpha"} {
+		if v := doc.P.Paths[p]; v["class"] != "package" {
+			t.Errorf("%s: %v, want package", p, v)
+		}
+	}
+	if got := doc.of("unexplained"); !slices.Equal(got, []string{"/usr/share/zz", "/usr/share/zz/outside"}) {
+		t.Errorf("update --packages: unexplained = %q, want the planted dir and file", got)
+	}
+	if _, ok := doc.P.Paths["/usr/lib/site/local.py"]; ok {
+		t.Error("the fast path looked at a file in an unchanged /usr/lib directory")
+	}
+	m := regexp.MustCompile(`(\d+) paths rescanned`).FindStringSubmatch(up.stdout + up.stderr)
+	if m == nil {
+		t.Fatalf("no rescan count in the notice:\n%s", up.stdout)
+	}
+	if n, _ := strconv.Atoi(m[1]); n == 0 || n > 100 {
+		t.Errorf("%d paths rescanned, want a few dozen (the tree has over 200)", n)
+	}
+
+	r, doc2 := f.run(t, "check")
+	if r.code&^7 != 0 {
+		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
+	}
+	var reported []string
+	for p := range doc2.P.Paths {
+		reported = append(reported, p)
+	}
+	slices.Sort(reported)
+	if want := []string{"/usr/lib/site/local.py", "/usr/share/zz", "/usr/share/zz/outside"}; !slices.Equal(reported, want) {
+		t.Errorf("after update --packages the check reports %q, want %q", reported, want)
+	}
+
+	// --rescan-all stats everything: the in-place edit is seen (and kept).
+	all, doc3 := f.run(t, "update", "--packages", "--rescan-all")
+	if all.code&^7 != 0 {
+		t.Fatalf("update --packages --rescan-all: exit %d: %s", all.code, all.stderr)
+	}
+	if v := doc3.P.Paths["/usr/lib/site/local.py"]; v["class"] != "unexplained" {
+		t.Errorf("--rescan-all: local.py %v, want unexplained", v)
 	}
 }

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"opsagent/db"
+	"opsagent/integrity"
+	"opsagent/pkgdb"
+	"opsagent/report"
+	"opsagent/rules"
+	"opsagent/scanner"
+)
+
+// pkgScope is what a targeted update --packages rescans: the paths the
+// touched packages ship now, everything under the areas where maintainer
+// scripts edit files in place (statAreas), and the entries of the
+// directories that changed since the baseline in the other script areas
+// (triggers there replace whole files, which changes the directory) and
+// of the directories a touched package owns. Everything else keeps its
+// baseline entry unread: what no package run can have made is no business
+// of update --packages, and the next check still compares it.
+type pkgScope struct {
+	paths     map[string]bool // the touched packages' paths (both merged-/usr spellings)
+	ancestors map[string]bool // every directory above one of paths
+	changed   map[string]bool // baseline directories whose stat moved
+	rescan    map[string]bool // changed directories whose entries are all rescanned
+	baseDirs  map[string]bool // every directory of the baseline
+	newDirs   map[string]bool // directories below rescan that the baseline lacks
+	touched   []string        // the packages, as the package manager spells them
+}
+
+// statAreas are the script areas update --packages rescans in full (every
+// file stat'ed, the moved ones rehashed): maintainer scripts write state
+// and configuration there in place (echo > /var/lib/pkg/state), which
+// leaves the directory as it was. They are small next to /usr.
+var statAreas = []string{"/etc/", "/var/lib/", "/var/cache/", "/boot/"}
+
+// newPkgScope works out the scope from the package runs since the
+// baseline and one lstat of every baseline directory.
+func newPkgScope(pdb pkgdb.DB, old *db.Baseline, root string) (*pkgScope, error) {
+	s := &pkgScope{paths: map[string]bool{}, ancestors: map[string]bool{}, changed: map[string]bool{},
+		rescan: map[string]bool{}, baseDirs: map[string]bool{}, newDirs: map[string]bool{}}
+	seen := map[string]bool{}
+	for _, run := range pdb.Runs(old.Meta().Created) {
+		for _, op := range run.Ops {
+			if !seen[op.Package] {
+				seen[op.Package] = true
+				s.touched = append(s.touched, op.Package)
+			}
+		}
+	}
+	sort.Strings(s.touched)
+	for _, pkg := range s.touched {
+		for _, f := range pdb.Files(pkg) {
+			s.addPath(path.Clean("/" + f.Path))
+		}
+	}
+	areas := integrity.DefaultScriptAreas
+	err := old.Dirs(func(e *scanner.Entry) error {
+		s.baseDirs[e.Path] = true
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(root, e.Path), &st); err == nil &&
+			st.Ino == e.Inode && st.Mode == e.Mode && st.Mtim.Nano() == e.Mtime && st.Ctim.Nano() == e.Ctime {
+			return nil
+		}
+		// Changed, replaced or gone (then its parent changed too).
+		s.changed[e.Path] = true
+		if s.paths[e.Path] || inAreas(e.Path+"/", areas) {
+			s.rescan[e.Path] = true
+		}
+		return nil
+	})
+	// The walk must reach every changed directory (one it does not find
+	// is gone) and the stat areas.
+	for d := range s.changed {
+		s.addAncestors(d)
+	}
+	for _, a := range statAreas {
+		s.addAncestors(strings.TrimSuffix(a, "/"))
+	}
+	return s, err
+}
+
+// addPath adds p and, for /bin, /sbin and /lib..., its merged-/usr
+// spelling (the one that does not exist is never met by the walk).
+func (s *pkgScope) addPath(p string) {
+	spellings := []string{p}
+	for _, d := range []string{"/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/"} {
+		if strings.HasPrefix(p+"/", d) {
+			spellings = append(spellings, "/usr"+p)
+		}
+	}
+	for _, q := range spellings {
+		s.paths[q] = true
+		s.addAncestors(q)
+	}
+}
+
+// addAncestors adds every directory above p.
+func (s *pkgScope) addAncestors(p string) {
+	for d := path.Dir(p); p != "/" && !s.ancestors[d]; d = path.Dir(d) {
+		s.ancestors[d] = true
+		if d == "/" {
+			break
+		}
+	}
+}
+
+func inAreas(p string, areas []string) bool {
+	for _, a := range areas {
+		if strings.HasPrefix(p, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// wanted is the scan's Limit: the touched packages' paths, the changed
+// directories, and every entry of a directory rescanned in full.
+func (s *pkgScope) wanted(p string) bool {
+	if s.paths[p] || s.changed[p] || inAreas(p+"/", statAreas) {
+		return true
+	}
+	d := path.Dir(p)
+	return p != "/" && (s.rescan[d] || s.newDirs[d])
+}
+
+// enter is the scan's Enter: the directories on the way to a touched
+// package's path, the rescanned ones, and new directories below those.
+func (s *pkgScope) enter(d string) bool {
+	if s.ancestors[d] || s.rescan[d] || s.newDirs[d] || inAreas(d+"/", statAreas) {
+		return true
+	}
+	if parent := path.Dir(d); d != "/" && (s.rescan[parent] || s.newDirs[parent]) && !s.baseDirs[d] {
+		s.newDirs[d] = true
+		return true
+	}
+	return false
+}
+
+// updatePackages is `agent update --packages` without --rescan-all: it
+// rescans the scope only (pkgScope), classifies its changes, and installs
+// as the new baseline a copy of the old one amended with exactly the
+// changes packages explain.
+func (r *integrityRun) updatePackages(old *db.Baseline) error {
+	since := old.Meta().Created
+	pdb, why := openPackageDB(r.ctx, r.pol.Options, since)
+	if pdb == nil {
+		if why == "" {
+			why = "package_check = no"
+		}
+		return fmt.Errorf("%w: update --packages needs the package records (%s); the baseline is unchanged", errUsage, why)
+	}
+	r.pkgDB = pdb
+	root := r.pol.Options.RootPrefix
+	scope, err := newPkgScope(pdb, old, root)
+	if err != nil {
+		return err
+	}
+
+	opts := r.scanOptions()
+	opts.Limit = scope.wanted
+	opts.Enter = scope.enter
+	opts.Uncompress = true
+	opts.BaselineSize = func(p string) (int64, bool) {
+		e, err := old.Get(p)
+		if err != nil {
+			return 0, false
+		}
+		return e.Size, true
+	}
+	reused := sameFile(old)
+	opts.Reuse = reused
+	var (
+		scanned  []*scanner.Entry
+		problems []report.Problem
+	)
+	if !r.c.Bool("no-nice") {
+		if err := lowerPriority(r.pol.Options.Nice, r.pol.Options.IONice); err != nil {
+			r.log.Warn("cannot lower the scan's priority", "err", err)
+		}
+	}
+	_, err = scanner.Scan(r.ctx, r.pol, opts, func(e *scanner.Entry) error {
+		if e.Reused {
+			r.reused++
+		} else if e.Err != "" {
+			problems = append(problems, report.Problem{Path: e.Path, Err: e.Err})
+		}
+		scanned = append(scanned, e)
+		return nil
+	})
+	if err != nil {
+		if r.ctx.Err() != nil {
+			return fmt.Errorf("%w: scan stopped, the baseline is unchanged", errInterrupted)
+		}
+		return err
+	}
+
+	pairs, err := scope.pairs(old, scanned)
+	if err != nil {
+		return err
+	}
+	base := r.path(baselineName)
+	rep := r.newReport("update")
+	rep.Baseline = base
+	rep.BaselineDigest = r.digest(base)
+	rep.Problems = problems
+	for _, ch := range scanner.Changes(pairs, r.pol.Options.ReportIgnoreChangedAttrs) {
+		switch ch.Kind {
+		case scanner.Added:
+			rep.Added++
+		case scanner.Removed:
+			rep.Removed++
+		case scanner.Changed:
+			rep.Changed++
+		}
+		rep.Changes = append(rep.Changes, ch)
+	}
+	if len(rep.Changes) > 0 {
+		r.classify(rep, since, true)
+		if p, ok := pdb.(interface{ Partial() bool }); ok && p.Partial() && !explainedOnly(rep) {
+			// Something is not explained by the touched packages: ask
+			// every package's records, so that a file of an untouched
+			// package reads as the mismatch it is.
+			r.pkgDB, r.pkgWhy = nil, ""
+			r.classify(rep, since, true)
+		}
+	}
+
+	w, err := old.Amend(r.pol.Options.StateDir, r.meta("update"))
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	entries := int(old.Meta().Entries)
+	var byPath map[string]report.Provenance
+	if rep.Provenance != nil {
+		byPath = rep.Provenance.ByPath
+	}
+	var accepted, kept int
+	for _, p := range pairs {
+		if v, ok := byPath[pairPath(p)]; ok && v.Class != report.ClassPackage && v.Class != report.ClassScript {
+			kept++
+			continue
+		} else if ok {
+			accepted++
+		}
+		// Explained, or a pair the report does not show (a move, an
+		// ignored attribute): the scan's state, as a full update takes.
+		switch {
+		case p.New != nil:
+			if p.Old == nil {
+				entries++
+			}
+			err = w.Put(p.New)
+		default:
+			entries--
+			err = w.Delete(p.Old.Path)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := w.Commit(base, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
+		return err
+	}
+	// last-check.db described the host before this update; accept must
+	// not install it over the update.
+	if err := os.Remove(r.path(lastCheckName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %w", errWrite, err)
+	}
+	rep.Total = entries
+	rep.NewBaseline = base
+	rep.NewBaselineDigest = r.digest(base)
+	rep.Notices = append(rep.Notices, fmt.Sprintf("update --packages: %d paths rescanned (%d of them unmoved and not read), from %d packages run since the baseline and %d changed directories; %d explained changes accepted, %d unexplained or mismatched entries kept as in the old baseline; the other %d baseline entries were not looked at (--rescan-all stats them all)",
+		len(scanned), r.reused, len(scope.touched), len(scope.changed), accepted, kept, max(0, entries-len(scanned))))
+	if err := r.emitReport(rep); err != nil {
+		return err
+	}
+	return r.outcome(rep)
+}
+
+// sameFile is the Reuse of update --packages: a file whose inode, size,
+// mtime, ctime and mode did not move keeps its baseline entry unread.
+// Nothing new is accepted that way: the next full check rehashes it.
+func sameFile(old *db.Baseline) func(e *scanner.Entry) bool {
+	return func(e *scanner.Entry) bool {
+		o, err := old.Get(e.Path)
+		return err == nil && o.Err == "" && o.Type == e.Type && o.Inode == e.Inode && o.Dev == e.Dev &&
+			o.Size == e.Size && o.Mtime == e.Mtime && o.Ctime == e.Ctime && o.Mode == e.Mode
+	}
+}
+
+// pairs compares the scope's rescanned entries with the baseline's: every
+// scanned path, and every baseline path of the scope that the scan did
+// not find (removed), in key order, the pairs that differ only.
+func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.Pair, error) {
+	cur := make(map[string]*scanner.Entry, len(scanned))
+	var out []scanner.Pair
+	for _, e := range scanned {
+		cur[e.Path] = e
+		var o *scanner.Entry
+		if e.Reused {
+			continue
+		}
+		o, err := old.Get(e.Path)
+		if errors.Is(err, db.ErrNotFound) {
+			o = nil
+		} else if err != nil {
+			return nil, err
+		}
+		if scanner.Differ(o, e) {
+			out = append(out, scanner.Pair{Old: o, New: e})
+		}
+	}
+	gone := map[string]bool{}
+	removed := func(o *scanner.Entry) error {
+		if cur[o.Path] == nil && !gone[o.Path] {
+			gone[o.Path] = true
+			out = append(out, scanner.Pair{Old: o})
+		}
+		return nil
+	}
+	candidates := make([]string, 0, len(s.paths)+len(s.changed))
+	for p := range s.paths {
+		candidates = append(candidates, p)
+	}
+	for p := range s.changed {
+		candidates = append(candidates, p)
+	}
+	for _, p := range candidates {
+		if cur[p] != nil {
+			continue
+		}
+		o, err := old.Get(p)
+		if errors.Is(err, db.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := removed(o); err != nil {
+			return nil, err
+		}
+		if o.Type == rules.TypeDir {
+			// A directory that is gone takes its subtree along.
+			if err := old.EachUnder(p, removed); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, a := range statAreas {
+		a = strings.TrimSuffix(a, "/")
+		if o, err := old.Get(a); err == nil {
+			if err := removed(o); err != nil {
+				return nil, err
+			}
+		} else if !errors.Is(err, db.ErrNotFound) {
+			return nil, err
+		}
+		if err := old.EachUnder(a, removed); err != nil {
+			return nil, err
+		}
+	}
+	for d := range s.rescan {
+		err := old.EachChild(d, func(o *scanner.Entry) error {
+			if cur[o.Path] != nil || gone[o.Path] {
+				return nil
+			}
+			if err := removed(o); err != nil {
+				return err
+			}
+			if o.Type == rules.TypeDir {
+				return old.EachUnder(o.Path, removed)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return scanner.KeyLess(pairPath(out[i]), pairPath(out[j])) })
+	return out, nil
+}
+
+func pairPath(p scanner.Pair) string {
+	if p.New != nil {
+		return p.New.Path
+	}
+	return p.Old.Path
+}
