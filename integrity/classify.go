@@ -174,11 +174,21 @@ func (c *Classifier) ClassifyAll(changes []scanner.Change) []Provenance {
 	return out
 }
 
+// adminTool are the dpkg records that admin commands change without a
+// package run.
+var adminTool = map[string]bool{"diversions": true, "diversions-old": true, "statoverride": true, "statoverride-old": true}
+
 // records classifies a change to the package manager's own records.
 func (c *Classifier) records(ch scanner.Change, pkg string) Provenance {
 	if pkg == "" {
 		if len(c.runs) > 0 {
 			return Provenance{Class: ClassPackage, Reason: "package manager records, updated by " + c.describeRuns()}
+		}
+		if adminTool[path.Base(ch.Path)] {
+			// dpkg-divert --local and dpkg-statoverride write these with
+			// no dpkg run: an admin's act, to be looked at, but no
+			// rewrite of what a package shipped.
+			return Provenance{Class: ClassUnexplained, Reason: "changed by dpkg-divert or dpkg-statoverride outside any package run (a local diversion or override?)"}
 		}
 		return Provenance{Class: ClassMismatch, Reason: "the package manager's records changed, but no package operation ran since the baseline"}
 	}

@@ -161,6 +161,26 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestClassifyRecordsWithoutRun: with no package run since the baseline,
+// a changed status file is a mismatch, a diversions or statoverride file
+// (an admin's dpkg-divert --local) is unexplained.
+func TestClassifyRecordsWithoutRun(t *testing.T) {
+	db := &memDB{records: map[string]string{"/var/lib/dpkg/status": "", "/var/lib/dpkg/diversions": "",
+		"/var/lib/dpkg/diversions-old": "", "/var/lib/dpkg/statoverride": ""}}
+	c := &Classifier{DB: db, Since: time.Now()}
+	for p, want := range map[string]Class{"/var/lib/dpkg/status": ClassMismatch, "/var/lib/dpkg/diversions": ClassUnexplained,
+		"/var/lib/dpkg/diversions-old": ClassUnexplained, "/var/lib/dpkg/statoverride": ClassUnexplained} {
+		if got := c.Classify(changedFile(p)); got.Class != want {
+			t.Errorf("%s: %+v, want %s", p, got, want)
+		}
+	}
+}
+
+func changedFile(p string) scanner.Change {
+	e := file(p, "new")
+	return scanner.Change{Path: p, Kind: scanner.Changed, Old: e, New: e, Changed: rules.AttrMD5.Set()}
+}
+
 func TestClassifyNoDB(t *testing.T) {
 	c := &Classifier{Why: "no dpkg or rpm database on this host"}
 	got := c.Classify(scanner.Change{Path: "/usr/bin/x", Kind: scanner.Added, New: file("/usr/bin/x", "x")})

@@ -65,7 +65,9 @@ type config struct {
 	// the host whose merged-/usr links the root copies (/), and the
 	// upgrade touches the first PkgCount packages with PkgMinFiles
 	// regular files under /usr.
-	Pkg         bool
+	Pkg bool
+	// OnlyPkg runs the package rows alone (BENCH_ONLY=pkg).
+	OnlyPkg     bool
 	PkgAdmin    string
 	PkgHost     string
 	PkgCount    int
@@ -238,6 +240,13 @@ func bench(ctx context.Context, cfg config) (*results, error) {
 		res.notef("bin/agent has no --no-nice flag: it ran with nice=0 and ionice=none from its config instead")
 	}
 
+	if cfg.OnlyPkg {
+		res.notef("BENCH_ONLY=pkg: only the package rows ran")
+		if err := packageBench(ctx, cfg, res, agentArgs, logf); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	steps, err := treeSteps(cfg, agentArgs, hasAide, hasB3)
 	if err != nil {
 		return nil, err
@@ -560,7 +569,7 @@ func compareEntries(res *results, aideRow, agentRow string) {
 	}
 }
 
-var entriesRE = regexp.MustCompile(`(?m)^Number of entries:\s+(\d+)`)
+var entriesRE = regexp.MustCompile(`(?m)^\s*(?:Total n|N)umber of entries:\s+(\d+)`)
 
 // entriesOf returns the "Number of entries:" of a report file, -1 if none.
 func entriesOf(path string) int64 {

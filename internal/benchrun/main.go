@@ -45,6 +45,7 @@
 //	BENCH_AIDE_MFILES=1  also run aide init and check on the synthetic tree
 //	BENCH_AGENT=FILE   the agent binary (default bin/agent; `make bench` builds it)
 //	BENCH_PKG=0        skip the package rows
+//	BENCH_ONLY=pkg     run the package rows only (no aide, floors or synthetic tree)
 //
 // Missing aide or b3sum skips their rows with a note; find, xargs and
 // md5sum are required. The exit status is 0 when the measurements ran, even
@@ -89,7 +90,7 @@ func envInt(name string, def int) (int, error) {
 
 func run(ctx context.Context) (err error) {
 	cfg := config{Log: os.Stderr, AideMFiles: os.Getenv("BENCH_AIDE_MFILES") == "1",
-		Pkg: os.Getenv("BENCH_PKG") != "0", PkgAdmin: "/var/lib/dpkg", PkgHost: "/",
+		Pkg: os.Getenv("BENCH_PKG") != "0", OnlyPkg: os.Getenv("BENCH_ONLY") == "pkg", PkgAdmin: "/var/lib/dpkg", PkgHost: "/",
 		PkgCount: defaultPkgCount, PkgMinFiles: defaultPkgMinFiles}
 	if cfg.Runs, err = envInt("BENCH_RUNS", 3); err != nil {
 		return err
