@@ -101,12 +101,24 @@ func (b *Baseline) under(dir string, childrenOnly bool, fn func(*scanner.Entry) 
 				return corrupt("read", b.path, "bucket %q missing", bucketEntries)
 			}
 			c := bk.Cursor()
+			var skip []byte
 			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 				if len(k) == len(prefix) {
 					continue // the root's own key when dir is "/"
 				}
-				if childrenOnly && bytes.IndexByte(k[len(prefix):], 0) >= 0 {
-					continue
+				if childrenOnly {
+					if i := bytes.IndexByte(k[len(prefix):], 0); i >= 0 {
+						// A grandchild: jump past the child's
+						// subtree (its keys continue with NUL, so
+						// the child's key with 0x01 follows them).
+						skip = append(append(skip[:0], k[:len(prefix)+i]...), 1)
+						if k, v = c.Seek(skip); k == nil || !bytes.HasPrefix(k, prefix) {
+							break
+						}
+						if bytes.IndexByte(k[len(prefix):], 0) >= 0 {
+							continue // cannot happen: a name holds no NUL
+						}
+					}
 				}
 				if v == nil {
 					return corrupt("read", b.path, "entry %q is a bucket", keyPath(k))

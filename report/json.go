@@ -81,10 +81,28 @@ func (j *jsonWriter) key(k string) {
 
 // str writes s (valid UTF-8) as a JSON string without HTML escaping.
 func (j *jsonWriter) str(s string) {
+	if plainJSON(s) {
+		// The common case, without an encoder per string.
+		j.b.WriteByte('"')
+		j.b.WriteString(s)
+		j.b.WriteByte('"')
+		return
+	}
 	enc := json.NewEncoder(&j.b)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s)           // a string always encodes
 	j.b.Truncate(j.b.Len() - 1) // Encode appends a newline
+}
+
+// plainJSON reports whether s is printable ASCII that JSON needs no
+// escape for.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func (j *jsonWriter) kv(k, v string) { j.key(k); j.str(v) }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -227,6 +228,30 @@ func TestScanSelection(t *testing.T) {
 		}
 		if want := []string{"/keep/a", "/keep/b"}; !slices.Equal(paths, want) {
 			t.Errorf("paths = %q, want %q", paths, want)
+		}
+	})
+
+	t.Run("same inode", func(t *testing.T) {
+		// /keep/a's inode is known: it is neither stat'ed nor emitted.
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(root, "keep/a"), &st); err != nil {
+			t.Fatal(err)
+		}
+		var asked []string
+		got, _ := scanAll(t, root, Options{Limit: func(p string) bool { return strings.HasPrefix(p, "/keep/") },
+			SameInode: func(p string, ft rules.FileType, ino uint64) bool {
+				asked = append(asked, p)
+				return ft == rules.TypeFile && ino == st.Ino
+			}})
+		var paths []string
+		for _, e := range got {
+			paths = append(paths, e.Path)
+		}
+		if want := []string{"/keep/b"}; !slices.Equal(paths, want) {
+			t.Errorf("paths = %q, want %q", paths, want)
+		}
+		if want := []string{"/keep/a", "/keep/b"}; !slices.Equal(asked, want) {
+			t.Errorf("SameInode asked about %q, want %q", asked, want)
 		}
 	})
 
@@ -722,6 +747,7 @@ func TestParseDirents(t *testing.T) {
 		n := 19 + len(name) + 1
 		n = (n + 7) &^ 7
 		b := make([]byte, n)
+		binary.LittleEndian.PutUint64(b, uint64(len(name))<<40|7)
 		b[16], b[17] = byte(n), byte(n>>8)
 		b[18] = typ
 		copy(b[19:], name)
@@ -733,7 +759,7 @@ func TestParseDirents(t *testing.T) {
 	buf = append(buf, rec("file", unix.DT_REG)...)
 	buf = append(buf, rec("a\nb\xff", unix.DT_UNKNOWN)...)
 	got := parseDirents(buf, nil)
-	want := []dirent{{"file\x00", rules.TypeFile}, {"a\nb\xff\x00", rules.TypeUnknown}}
+	want := []dirent{{"file\x00", rules.TypeFile, 4<<40 | 7}, {"a\nb\xff\x00", rules.TypeUnknown, 4<<40 | 7}}
 	if !slices.Equal(got, want) {
 		t.Errorf("parseDirents = %+v, want %+v", got, want)
 	}

@@ -104,6 +104,11 @@ func (s *scan) walk(ctx context.Context) error {
 // recursed into, because their children must be known before the next
 // sibling is numbered. Only ctx errors are returned.
 func (s *scan) visit(ctx context.Context, parent *dirHandle, name, path string, hint rules.FileType, parentDev uint64, top bool) error {
+	return s.visitIno(ctx, parent, name, path, hint, 0, parentDev, top)
+}
+
+// visitIno is visit with the entry's d_ino (0: not known).
+func (s *scan) visitIno(ctx context.Context, parent *dirHandle, name, path string, hint rules.FileType, ino, parentDev uint64, top bool) error {
 	if hint == rules.TypeUnknown {
 		var st unix.Stat_t
 		if err := fstatatZ(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -120,6 +125,9 @@ func (s *scan) visit(ctx context.Context, parent *dirHandle, name, path string, 
 	inLimit := s.opts.Limit == nil || s.opts.Limit(path)
 	if hint != rules.TypeDir {
 		if !m.Selected || !inLimit {
+			return nil
+		}
+		if ino != 0 && hint != rules.TypeUnknown && s.opts.SameInode != nil && s.opts.SameInode(path, hint, ino) {
 			return nil
 		}
 		parent.acquire()
@@ -191,7 +199,7 @@ func (s *scan) visit(ctx context.Context, parent *dirHandle, name, path string, 
 	}
 	for i := range children {
 		c := &children[i]
-		if err := s.visit(ctx, h, c.name, joinPath(path, plain(c.name)), c.typ, st.Dev, false); err != nil {
+		if err := s.visitIno(ctx, h, c.name, joinPath(path, plain(c.name)), c.typ, c.ino, st.Dev, false); err != nil {
 			return err
 		}
 		children[i] = dirent{} // let the names go as the walk moves on
@@ -244,6 +252,7 @@ func (s *scan) mayEnter(path string, fd int, dev, parentDev uint64, top bool) bo
 type dirent struct {
 	name string         // NUL-terminated, ready for the *at calls
 	typ  rules.FileType // from d_type; TypeUnknown when the file system does not say
+	ino  uint64         // d_ino
 }
 
 // direntBufSize is the getdents buffer: 32 KiB holds about a thousand
@@ -297,7 +306,9 @@ func parseDirents(b []byte, out []dirent) []dirent {
 		if i == 0 || (i == 1 && nameb[0] == '.') || (i == 2 && nameb[0] == '.' && nameb[1] == '.') {
 			continue
 		}
-		out = append(out, dirent{name: string(nameb), typ: dtType(rec[18])})
+		ino := uint64(rec[0]) | uint64(rec[1])<<8 | uint64(rec[2])<<16 | uint64(rec[3])<<24 |
+			uint64(rec[4])<<32 | uint64(rec[5])<<40 | uint64(rec[6])<<48 | uint64(rec[7])<<56
+		out = append(out, dirent{name: string(nameb), typ: dtType(rec[18]), ino: ino})
 	}
 	return out
 }

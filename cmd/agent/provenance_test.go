@@ -496,7 +496,8 @@ func TestUpdatePackagesScope(t *testing.T) {
 	delete(alpha.Files, "/usr/share/alpha/data")
 	alpha.Files["/usr/share/alpha/new/file"] = "new\n"
 	f.h.Dpkg("-i", f.h.Build(alpha))
-	time.Sleep(1100 * time.Millisecond)
+	// Past the run's window and its slack (dpkg.log has whole seconds).
+	time.Sleep(3100 * time.Millisecond)
 	write("/usr/share/zz/outside", "planted\n")
 	// In place: the directory stays as it was.
 	if err := os.WriteFile(filepath.Join(root, "usr/lib/site/local.py"), []byte("v2\n"), 0o644); err != nil {
