@@ -270,13 +270,6 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	}
 	if len(rep.Changes) > 0 {
 		r.classify(rep, since, true)
-		if p, ok := pdb.(interface{ Partial() bool }); ok && p.Partial() && !explainedOnly(rep) {
-			// Something is not explained by the touched packages: ask
-			// every package's records, so that a file of an untouched
-			// package reads as the mismatch it is.
-			r.pkgDB, r.pkgWhy = nil, ""
-			r.classify(rep, since, true)
-		}
 	}
 
 	w, err := old.Amend(r.pol.Options.StateDir, r.meta("update"))

@@ -13,15 +13,38 @@ import (
 	"opsagent/pkgdb"
 	"opsagent/report"
 	"opsagent/rules"
+	"opsagent/scanner"
 )
 
 // packageDB opens the package manager's records for the provenance of
-// changes, once per run (openPackageDB).
-func (r *integrityRun) packageDB() (pkgdb.DB, string) {
+// changes, once per run (openPackageDB): with dpkg, only the lists of the
+// packages run since the baseline (since) at first.
+func (r *integrityRun) packageDB(since time.Time) (pkgdb.DB, string) {
 	if r.pkgDB == nil && r.pkgWhy == "" {
-		r.pkgDB, r.pkgWhy = openPackageDB(r.ctx, r.pol.Options, time.Time{})
+		r.pkgDB, r.pkgWhy = openPackageDB(r.ctx, r.pol.Options, since)
 	}
 	return r.pkgDB, r.pkgWhy
+}
+
+// partialDB reports whether db holds only the touched packages' lists.
+func partialDB(db pkgdb.DB) bool {
+	p, ok := db.(interface{ Partial() bool })
+	return ok && p.Partial()
+}
+
+// partialSuffices reports whether the classes found with only the touched
+// packages' records are the ones every package's records would give: every
+// change is an added or changed entry explained as "package" (found in a
+// touched package's records, or the package manager's own). An unowned
+// verdict (package-script, unexplained) or a removal may read otherwise
+// once an untouched package is known to own the path.
+func partialSuffices(rep *report.Report) bool {
+	for _, ch := range rep.Changes {
+		if ch.Kind == scanner.Removed || rep.Provenance.ByPath[ch.Path].Class != report.ClassPackage {
+			return false
+		}
+	}
+	return true
 }
 
 // openPackageDB opens dpkg's records (package_admindir, package_log) or,
@@ -65,7 +88,15 @@ func openPackageDB(ctx context.Context, o rules.Options, touchedSince time.Time)
 // the scan did not record can be computed for the comparison with a package
 // record (not for compare, whose second side is a file).
 func (r *integrityRun) classify(rep *report.Report, since time.Time, live bool) {
-	db, why := r.packageDB()
+	r.classifyWith(rep, since, live)
+	if rep.Provenance != nil && partialDB(r.pkgDB) && !partialSuffices(rep) {
+		r.pkgDB, r.pkgWhy = openPackageDB(r.ctx, r.pol.Options, time.Time{})
+		r.classifyWith(rep, since, live)
+	}
+}
+
+func (r *integrityRun) classifyWith(rep *report.Report, since time.Time, live bool) {
+	db, why := r.packageDB(since)
 	if db == nil && why == "" {
 		return
 	}

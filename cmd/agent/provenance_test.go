@@ -549,3 +549,40 @@ func TestUpdatePackagesScope(t *testing.T) {
 		t.Errorf("--rescan-all: local.py %v, want unexplained", v)
 	}
 }
+
+// TestProvenanceUntouchedPackage: right after a run that upgraded only
+// alpha, a file of the untouched package eps is trojaned and another one
+// deleted, both where the touched package's records alone would explain
+// them (a script area within the run's window; a directory alpha owns).
+// Both must read as what every package's records say: a mismatch and a
+// missing file, in check and in update --packages, and stay in the next
+// check.
+func TestProvenanceUntouchedPackage(t *testing.T) {
+	f := dpkgFixture(t, pkgVersions("1.0")[0], debtest.Deb{Name: "eps", Version: "1.0",
+		Files: map[string]string{"/usr/lib/eps/lib.so": "eps lib\n", "/usr/share/alpha/eps-extra": "extra\n"}})
+	f.h.Dpkg("-i", f.h.Build(pkgVersions("1.1")[0]))
+	// Renamed into place, as dpkg would: the directory changes, so that
+	// update --packages rescans it.
+	lib := filepath.Join(f.h.Root, "usr/lib/eps/lib.so")
+	if err := os.WriteFile(lib+".new", []byte("evil\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(lib+".new", lib); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(f.h.Root, "usr/share/alpha/eps-extra")); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"check"}, {"update", "--packages"}, {"check"}} {
+		r, doc := f.run(t, args...)
+		if r.code&^7 != 0 || r.code == 0 {
+			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+		}
+		if v := doc.P.Paths["/usr/lib/eps/lib.so"]; v["class"] != "package-mismatch" || v["package"] != "eps" {
+			t.Errorf("%v: lib.so %v, want package-mismatch of eps", args, v)
+		}
+		if v := doc.P.Paths["/usr/share/alpha/eps-extra"]; v["class"] != "unexplained" || !strings.Contains(v["reason"], "missing") {
+			t.Errorf("%v: eps-extra %v, want unexplained, still shipped but missing", args, v)
+		}
+	}
+}
