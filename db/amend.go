@@ -20,35 +20,56 @@ import (
 // may keep. Errors are as for Each, except that the count is not checked.
 func (b *Baseline) Dirs(fn func(*scanner.Entry) error) error {
 	var dirs []*scanner.Entry
-	err := guard("read", b.path, func() error {
+	err := b.viewEntries(func(c *bolt.Cursor) error {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if t, ok := peekType(v); ok && t != rules.TypeDir {
+				continue
+			}
+			e, err := b.decode(k, v)
+			if err != nil {
+				return err
+			}
+			if e.Type == rules.TypeDir {
+				dirs = append(dirs, e)
+			}
+		}
+		return nil
+	})
+	return each(dirs, err, fn)
+}
+
+// viewEntries runs fn on a cursor of the entries bucket in one read
+// transaction, inside the recover boundary.
+func (b *Baseline) viewEntries(fn func(*bolt.Cursor) error) error {
+	return guard("read", b.path, func() error {
 		return b.bdb.View(func(tx *bolt.Tx) error {
 			bk := tx.Bucket(bucketEntries)
 			if bk == nil {
 				return corrupt("read", b.path, "bucket %q missing", bucketEntries)
 			}
-			c := bk.Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if v == nil {
-					return corrupt("read", b.path, "entry %q is a bucket", keyPath(k))
-				}
-				if t, ok := peekType(v); ok && t != rules.TypeDir {
-					continue
-				}
-				e, err := decodeEntry(k, v)
-				if err != nil {
-					return corrupt("read", b.path, "entry %q: %v", keyPath(k), err)
-				}
-				if e.Type == rules.TypeDir {
-					dirs = append(dirs, e)
-				}
-			}
-			return nil
+			return fn(bk.Cursor())
 		})
 	})
+}
+
+// decode decodes one entry read by a cursor, naming the damage.
+func (b *Baseline) decode(k, v []byte) (*scanner.Entry, error) {
+	if v == nil {
+		return nil, corrupt("read", b.path, "entry %q is a bucket", keyPath(k))
+	}
+	e, err := decodeEntry(k, v)
+	if err != nil {
+		return nil, corrupt("read", b.path, "entry %q: %v", keyPath(k), err)
+	}
+	return e, nil
+}
+
+// each calls fn for the entries read, once the read succeeded.
+func each(entries []*scanner.Entry, err error, fn func(*scanner.Entry) error) error {
 	if err != nil {
 		return err
 	}
-	for _, e := range dirs {
+	for _, e := range entries {
 		if err := fn(e); err != nil {
 			return err
 		}
@@ -94,53 +115,33 @@ func (b *Baseline) under(dir string, childrenOnly bool, fn func(*scanner.Entry) 
 		prefix = append(prefix, 0)
 	}
 	var out []*scanner.Entry
-	err := guard("read", b.path, func() error {
-		return b.bdb.View(func(tx *bolt.Tx) error {
-			bk := tx.Bucket(bucketEntries)
-			if bk == nil {
-				return corrupt("read", b.path, "bucket %q missing", bucketEntries)
+	err := b.viewEntries(func(c *bolt.Cursor) error {
+		var skip []byte
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) == len(prefix) {
+				continue // the root's own key when dir is "/"
 			}
-			c := bk.Cursor()
-			var skip []byte
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-				if len(k) == len(prefix) {
-					continue // the root's own key when dir is "/"
+			if i := bytes.IndexByte(k[len(prefix):], 0); childrenOnly && i >= 0 {
+				// A grandchild: jump past the child's subtree (its
+				// keys continue with NUL, so the child's key with
+				// 0x01 follows them).
+				skip = append(append(skip[:0], k[:len(prefix)+i]...), 1)
+				if k, v = c.Seek(skip); k == nil || !bytes.HasPrefix(k, prefix) {
+					break
 				}
-				if childrenOnly {
-					if i := bytes.IndexByte(k[len(prefix):], 0); i >= 0 {
-						// A grandchild: jump past the child's
-						// subtree (its keys continue with NUL, so
-						// the child's key with 0x01 follows them).
-						skip = append(append(skip[:0], k[:len(prefix)+i]...), 1)
-						if k, v = c.Seek(skip); k == nil || !bytes.HasPrefix(k, prefix) {
-							break
-						}
-						if bytes.IndexByte(k[len(prefix):], 0) >= 0 {
-							continue // cannot happen: a name holds no NUL
-						}
-					}
+				if bytes.IndexByte(k[len(prefix):], 0) >= 0 {
+					continue // cannot happen: a name holds no NUL
 				}
-				if v == nil {
-					return corrupt("read", b.path, "entry %q is a bucket", keyPath(k))
-				}
-				e, err := decodeEntry(k, v)
-				if err != nil {
-					return corrupt("read", b.path, "entry %q: %v", keyPath(k), err)
-				}
-				out = append(out, e)
 			}
-			return nil
-		})
-	})
-	if err != nil {
-		return err
-	}
-	for _, e := range out {
-		if err := fn(e); err != nil {
-			return err
+			e, err := b.decode(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
 		}
-	}
-	return nil
+		return nil
+	})
+	return each(out, err, fn)
 }
 
 // Amend starts a new generation in dir as a copy of b, to be edited with

@@ -541,6 +541,13 @@ func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report, live bool
 	if err != nil {
 		return err
 	}
+	r.addChanges(rep, pairs, old.Meta().Created, live)
+	return nil
+}
+
+// addChanges fills rep with the changes of the differing pairs (see
+// scanner.Changes) and classifies them against the package runs since.
+func (r *integrityRun) addChanges(rep *report.Report, pairs []scanner.Pair, since time.Time, live bool) {
 	for _, ch := range scanner.Changes(pairs, r.pol.Options.ReportIgnoreChangedAttrs) {
 		switch ch.Kind {
 		case scanner.Added:
@@ -553,9 +560,8 @@ func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report, live bool
 		rep.Changes = append(rep.Changes, ch)
 	}
 	if len(rep.Changes) > 0 {
-		r.classify(rep, old.Meta().Created, live)
+		r.classify(rep, since, live)
 	}
-	return nil
 }
 
 // outcome is the exit status of check/update/compare: the AIDE bits, or 3

@@ -257,20 +257,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	rep.Baseline = base
 	rep.BaselineDigest = r.digest(base)
 	rep.Problems = problems
-	for _, ch := range scanner.Changes(pairs, r.pol.Options.ReportIgnoreChangedAttrs) {
-		switch ch.Kind {
-		case scanner.Added:
-			rep.Added++
-		case scanner.Removed:
-			rep.Removed++
-		case scanner.Changed:
-			rep.Changed++
-		}
-		rep.Changes = append(rep.Changes, ch)
-	}
-	if len(rep.Changes) > 0 {
-		r.classify(rep, since, true)
-	}
+	r.addChanges(rep, pairs, since, true)
 
 	w, err := old.Amend(r.pol.Options.StateDir, r.meta("update"))
 	if err != nil {

@@ -30,6 +30,16 @@ type provenanceDoc struct {
 	} `json:"provenance"`
 }
 
+// paths lists every path the report classified, sorted.
+func (d *provenanceDoc) paths() []string {
+	var out []string
+	for p := range d.P.Paths {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (d *provenanceDoc) of(class string) []string {
 	var out []string
 	for p, v := range d.P.Paths {
@@ -153,11 +163,7 @@ func TestPackageProvenance(t *testing.T) {
 	if r2.code&^7 != 0 {
 		t.Fatalf("check after update --packages: exit %d: %s", r2.code, r2.stderr)
 	}
-	var reported []string
-	for p := range doc2.P.Paths {
-		reported = append(reported, p)
-	}
-	slices.Sort(reported)
+	reported := doc2.paths()
 	if want := []string{trojan, planted}; !slices.Equal(reported, want) {
 		t.Errorf("after update --packages the check reports %q, want only %q\n%s", reported, want, r2.stdout)
 	}
@@ -531,11 +537,7 @@ func TestUpdatePackagesScope(t *testing.T) {
 	if r.code&^7 != 0 {
 		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
 	}
-	var reported []string
-	for p := range doc2.P.Paths {
-		reported = append(reported, p)
-	}
-	slices.Sort(reported)
+	reported := doc2.paths()
 	if want := []string{"/usr/lib/site/local.py", "/usr/share/zz", "/usr/share/zz/outside"}; !slices.Equal(reported, want) {
 		t.Errorf("after update --packages the check reports %q, want %q", reported, want)
 	}
