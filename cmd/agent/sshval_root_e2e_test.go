@@ -199,46 +199,27 @@ func TestSSHValRoot(t *testing.T) {
 	}
 	plain, devs, owners, keep := r.roots["plain"], r.roots["devs"], r.roots["owners"], r.roots["keep"]
 
-	t.Run("rsync -a refused for -D", func(t *testing.T) {
-		res, log := r.push(t, "plain", "a", "-a")
-		refused(t, res, log, "-D not allowed by rule plain")
-		absent(t, filepath.Join(plain, "a"))
-	})
-	t.Run("-rD refused: no device node, no FIFO", func(t *testing.T) {
-		res, log := r.push(t, "plain", "d", "-rD")
-		refused(t, res, log, "-D not allowed")
-		absent(t, filepath.Join(plain, "d"))
-	})
-	t.Run("--specials refused", func(t *testing.T) {
-		res, log := r.push(t, "plain", "sp", "-r", "--specials")
-		refused(t, res, log, "--specials not allowed")
-		absent(t, filepath.Join(plain, "sp"))
-	})
-	t.Run("-o refused: no root-owned file by the client's choice", func(t *testing.T) {
-		res, log := r.push(t, "plain", "o", "-rlpto")
-		refused(t, res, log, "-o not allowed")
-		absent(t, filepath.Join(plain, "o"))
-	})
-	t.Run("--usermap to root refused", func(t *testing.T) {
-		res, log := r.push(t, "plain", "um", "-rlpt", "--usermap=*:root")
-		refused(t, res, log, "maps to user root")
-		absent(t, filepath.Join(plain, "um"))
-	})
-	t.Run("--chown to root refused", func(t *testing.T) {
-		res, log := r.push(t, "plain", "ch", "-rlpt", "--chown=root:root")
-		refused(t, res, log, "maps to user root")
-		absent(t, filepath.Join(plain, "ch"))
-	})
-	t.Run("-M--super refused", func(t *testing.T) {
-		res, log := r.push(t, "plain", "su", "-rlpt", "-M--super")
-		refused(t, res, log, "--super not allowed")
-		absent(t, filepath.Join(plain, "su"))
-	})
-	t.Run("-M--chmod=u+s refused", func(t *testing.T) {
-		res, log := r.push(t, "plain", "cm", "-rlpt", "-M--chmod=u+s")
-		refused(t, res, log, "adds set-uid")
-		absent(t, filepath.Join(plain, "cm"))
-	})
+	// Each push is refused with the reason, and nothing lands.
+	for _, tc := range []struct {
+		name, dir string
+		args      []string
+		reason    string
+	}{
+		{"rsync -a refused for -D", "a", []string{"-a"}, "-D not allowed by rule plain"},
+		{"-rD refused: no device node, no FIFO", "d", []string{"-rD"}, "-D not allowed"},
+		{"--specials refused", "sp", []string{"-r", "--specials"}, "--specials not allowed"},
+		{"-o refused: no root-owned file by the client's choice", "o", []string{"-rlpto"}, "-o not allowed"},
+		{"--usermap to root refused", "um", []string{"-rlpt", "--usermap=*:root"}, "maps to user root"},
+		{"--chown to root refused", "ch", []string{"-rlpt", "--chown=root:root"}, "maps to user root"},
+		{"-M--super refused", "su", []string{"-rlpt", "-M--super"}, "--super not allowed"},
+		{"-M--chmod=u+s refused", "cm", []string{"-rlpt", "-M--chmod=u+s"}, "adds set-uid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, log := r.push(t, "plain", tc.dir, tc.args...)
+			refused(t, res, log, tc.reason)
+			absent(t, filepath.Join(plain, tc.dir))
+		})
+	}
 	t.Run("-rlpt: the set-uid bit is stripped", func(t *testing.T) {
 		res, log := r.push(t, "plain", "p", "-rlpt")
 		ok(t, res, log)
