@@ -104,10 +104,12 @@ func (r *results) writeText(w io.Writer) error {
 	for _, l := range r.header() {
 		b.WriteString(l + "\n")
 	}
-	b.WriteString("\n")
-	writeAligned(&b, rowTable(r.Rows))
-	b.WriteString("\nratios of medians measured side by side in this run:\n")
-	writeAligned(&b, checkTable(r.Checks))
+	if len(r.Rows) > 0 {
+		b.WriteString("\n")
+		writeAligned(&b, rowTable(r.Rows))
+		b.WriteString("\nratios of medians measured side by side in this run:\n")
+		writeAligned(&b, checkTable(r.Checks))
+	}
 	if len(r.PkgRows) > 0 {
 		b.WriteString("\n")
 		for _, l := range r.pkgHeader() {
@@ -117,7 +119,7 @@ func (r *results) writeText(w io.Writer) error {
 		b.WriteString("\n")
 		writeAligned(&b, checkTable(r.PkgChecks))
 	}
-	if r.Config.MFiles > 0 {
+	if len(r.Synth) > 0 {
 		b.WriteString("\n" + r.synthHeader() + "\n")
 		writeAligned(&b, rowTable(r.Synth))
 		b.WriteString("\n")
@@ -141,10 +143,12 @@ func (r *results) writeMarkdown(w io.Writer) error {
 	for _, l := range r.header() {
 		b.WriteString("- " + mdEscape(l) + "\n")
 	}
-	b.WriteString("\n")
-	writeMarkdownTable(&b, rowTable(r.Rows))
-	b.WriteString("\nRatios of medians measured side by side in this run:\n\n")
-	writeMarkdownTable(&b, checkTable(r.Checks))
+	if len(r.Rows) > 0 {
+		b.WriteString("\n")
+		writeMarkdownTable(&b, rowTable(r.Rows))
+		b.WriteString("\nRatios of medians measured side by side in this run:\n\n")
+		writeMarkdownTable(&b, checkTable(r.Checks))
+	}
 	if len(r.PkgRows) > 0 {
 		b.WriteString("\n")
 		for _, l := range r.pkgHeader() {
@@ -155,7 +159,7 @@ func (r *results) writeMarkdown(w io.Writer) error {
 		b.WriteString("\n")
 		writeMarkdownTable(&b, checkTable(r.PkgChecks))
 	}
-	if r.Config.MFiles > 0 {
+	if len(r.Synth) > 0 {
 		b.WriteString("\n" + mdEscape(r.synthHeader()) + ".\n\n")
 		writeMarkdownTable(&b, rowTable(r.Synth))
 		b.WriteString("\n")
