@@ -26,8 +26,11 @@ type Config struct {
 	Mountinfo string           // default /proc/self/mountinfo
 	ProcRoot  string           // default /proc
 	Exec      ExecOptions
-	Host      string
-	Now       func() time.Time // default time.Now
+	// Owned says whether a package owns a path (ProcOptions.Owned); nil
+	// without package records.
+	Owned func(path string) bool
+	Host  string
+	Now   func() time.Time // default time.Now
 }
 
 // Report is the result of Check, and the JSON document of agent posture
@@ -123,7 +126,7 @@ func Check(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Incomplete = append(rep.Incomplete, fmt.Sprintf("%d files or directories in writable places could not be read", st.Unreadable))
 	}
 
-	procs, pst, err := ScanProcesses(ProcOptions{ProcRoot: cfg.ProcRoot, Places: places})
+	procs, pst, err := ScanProcesses(ProcOptions{ProcRoot: cfg.ProcRoot, Places: places, Owned: cfg.Owned})
 	if err != nil {
 		rep.Incomplete = append(rep.Incomplete, "processes: "+err.Error())
 	}

@@ -41,6 +41,10 @@ type ProcOptions struct {
 	// points, web roots), symlinks resolved: a process whose exe is under
 	// one is listed.
 	Places []string
+	// Owned, when set, says whether a package owns the executable at a
+	// path (the package manager's records): a process whose exe no
+	// package owns is listed. Nil when there are no package records.
+	Owned func(path string) bool
 }
 
 const deletedSuffix = " (deleted)"
@@ -88,6 +92,9 @@ func ScanProcesses(opt ProcOptions) ([]Process, ProcStats, error) {
 			p.Exe, p.Deleted = s, true
 		}
 		p.Reason = whyListed(p.Exe, p.Deleted, opt.Places, dirMode)
+		if p.Reason == "" && opt.Owned != nil && !opt.Owned(p.Exe) {
+			p.Reason = "runs a file no package owns"
+		}
 		if p.Reason == "" {
 			continue
 		}

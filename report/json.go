@@ -22,7 +22,8 @@ const JSONFormat = 1
 //	[limit], [report_level], number_of_entries{total, added, removed,
 //	changed, [unreadable], [metadata_only], [unexplained],
 //	[package_mismatch]}, [provenance{[backend], [note], paths{path:
-//	{class, [package], [version], [reason]}}, [packages]}], [added],
+//	{class, [package], [version], [reason]}}, [packages]}], [posture{
+//	findings, waived, [note], [new_privileged], [report]}], [added],
 //	[removed], [changed], [details],
 //	[problems], baseline{path, blake3}, [new_baseline{path, blake3}],
 //	databases{path: {blake3}}, end_time, run_time_seconds
@@ -157,6 +158,7 @@ func (j *jsonWriter) report() {
 	}
 	j.close('}')
 	j.provenance()
+	j.posture()
 	if r.Level.atLeast(LevelListEntries) && r.Kind != KindInit {
 		for _, s := range []struct {
 			kind scanner.ChangeKind

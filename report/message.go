@@ -54,7 +54,7 @@ const foldAt = 78
 // subject.
 func Subject(host string, r *Report) string {
 	if s, ok := provenanceSubject(r); ok {
-		return "[agent] " + host + ": " + s
+		return "[agent] " + host + ": " + s + postureSuffix(r)
 	}
 	s := Summary(r)
 	if r.Kind != KindInit && !r.differences() {
@@ -65,7 +65,7 @@ func Subject(host string, r *Report) string {
 			}
 		}
 	}
-	return "[agent] " + host + ": " + s
+	return "[agent] " + host + ": " + s + postureSuffix(r)
 }
 
 // ErrorSubject returns the subject of the mail sent when a run failed:

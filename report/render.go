@@ -136,6 +136,9 @@ type Report struct {
 	// Provenance is who made each change (package classification); nil
 	// when the run did not classify.
 	Provenance *ProvenanceInfo
+	// Posture is the hardening section (new privileged files, agent
+	// posture's findings); nil when the run did not look.
+	Posture *PostureInfo
 
 	Level         Level         // report_level
 	Base16        bool          // report_base16: hashes in lower-case hex instead of base64

@@ -70,6 +70,7 @@ func (t *textWriter) report() {
 	t.summary()
 	if r.Level.atLeast(LevelListEntries) && r.Kind != KindInit {
 		t.provenance()
+		t.posture()
 		t.lists()
 		if r.Level.atLeast(LevelChangedAttributes) && r.differences() {
 			t.details()

@@ -410,6 +410,8 @@ var optionDefs = []optionDef{
 	pathsOpt("posture_web_roots", func(o *Options) *[]string { return &o.PostureWebRoots }),
 	postureAllowOpt,
 	stringOpt("posture_schedule", valRest, func(o *Options) *string { return &o.SchedulePosture }, DefaultSchedulePosture, notEmpty("posture_schedule")),
+	stringOpt("posture_in_report", valRest, func(o *Options) *string { return &o.PostureInReport }, "",
+		oneOf("posture_in_report (last, run or no)", "last", "run", "no")),
 }
 
 // pathsOpt is an option whose value is a blank-separated list of absolute

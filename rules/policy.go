@@ -100,6 +100,11 @@ type Options struct {
 	PostureWebRoots []string // posture_web_roots
 	PostureAllow    []string // posture_allow: regexes (Go syntax) matching a whole path or exe
 	SchedulePosture string   // posture_schedule, default @daily
+	// PostureInReport is posture_in_report: where the integrity reports
+	// of check and update take agent posture's findings from: "last" (the
+	// newest kept posture report; "" means last), "run" (a check now) or
+	// "no".
+	PostureInReport string
 
 	// more AIDE options, kept so that Format reproduces them
 	NumWorkersPercent           int     // num_workers given as "N%"; 0 = not given as a percentage

@@ -419,6 +419,7 @@ func (r *integrityRun) check(update bool) error {
 		rep.NewBaseline = base
 		rep.NewBaselineDigest = r.digest(base)
 	}
+	r.addPosture(rep)
 	if err := r.emitReport(rep); err != nil {
 		return err
 	}

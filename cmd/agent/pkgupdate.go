@@ -306,6 +306,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	rep.NewBaselineDigest = r.digest(base)
 	rep.Notices = append(rep.Notices, fmt.Sprintf("update --packages: %d paths rescanned (%d of them unmoved and not read), from %d packages run since the baseline and %d changed directories; %d explained changes accepted, %d unexplained or mismatched entries kept as in the old baseline; the other %d baseline entries were not looked at (--rescan-all stats them all)",
 		len(scanned)+len(scope.same), r.reused+len(scope.same), len(scope.touched), len(scope.changed), accepted, kept, max(0, entries-len(scanned)-len(scope.same))))
+	r.addPosture(rep)
 	if err := r.emitReport(rep); err != nil {
 		return err
 	}

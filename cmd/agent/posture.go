@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -51,6 +55,7 @@ func postureRun(c *cli.Context) error {
 		return err
 	}
 	cfg.Mountinfo, cfg.ProcRoot = c.String("mountinfo"), c.String("proc-root")
+	cfg.Owned = packageOwned(c.Context, pol.Options)
 	cfg.Exec.Workers = c.Int("workers")
 	cfg.Host, _ = os.Hostname()
 	rep, err := posture.Check(c.Context, cfg)
@@ -135,4 +140,105 @@ func postureConfig(pol *rules.Policy) (posture.Config, error) {
 		cfg.Allow = append(cfg.Allow, rx)
 	}
 	return cfg, nil
+}
+
+// postureMaxAge is how old the kept posture report an integrity report
+// quotes may be before the report says so.
+const postureMaxAge = 48 * time.Hour
+
+// addPosture gives the integrity report of a live run (check, update) its
+// hardening section: the files that became set-uid, set-gid or gained
+// capabilities since the baseline (from the comparison, no extra walk),
+// and the findings of agent posture: with posture_in_report = last (the
+// default) those of the newest kept posture report (the daemon makes one
+// every posture_schedule), with run a fresh check of the running host (not
+// with root_prefix), with no none. Posture never fails the integrity run.
+func (r *integrityRun) addPosture(rep *report.Report) {
+	info := &report.PostureInfo{Privileged: report.NewPrivileged(rep.Changes)}
+	rep.Posture = info
+	o := r.pol.Options
+	switch o.PostureInReport {
+	case "no":
+		info.Ran = false
+	case "run":
+		r.runPosture(info)
+	default:
+		lastPosture(info, o.ReportDir, time.Now())
+	}
+}
+
+// lastPosture fills info from the newest posture report kept in dir.
+func lastPosture(info *report.PostureInfo, dir string, now time.Time) {
+	it, err := (&report.History{Dir: dir}).Get("latest-" + report.HistoryPosture)
+	if err != nil {
+		if !errors.Is(err, report.ErrNoReport) && !errors.Is(err, fs.ErrNotExist) {
+			info.Note = "the last agent posture report cannot be read: " + err.Error()
+		}
+		return
+	}
+	var doc struct {
+		Findings int `json:"findings"`
+		Waived   int `json:"waived"`
+	}
+	js, err := os.ReadFile(it.JSONPath)
+	if err == nil {
+		err = json.Unmarshal(js, &doc)
+	}
+	if err != nil {
+		info.Note = "the last agent posture report " + it.ID + " cannot be read: " + err.Error()
+		return
+	}
+	info.Ran, info.From, info.JSON = true, it.Time, js
+	info.Findings, info.Waived = doc.Findings, doc.Waived
+	if info.Findings > 0 && it.TextPath != "" {
+		info.Text, _ = os.ReadFile(it.TextPath)
+	}
+	if age := now.Sub(it.Time); age > postureMaxAge {
+		info.Note = fmt.Sprintf("the last agent posture report (%s) is %d days old", it.ID, int(age.Hours()/24))
+	}
+}
+
+// runPosture runs agent posture now, on the running host.
+func (r *integrityRun) runPosture(info *report.PostureInfo) {
+	if root := r.pol.Options.RootPrefix; root != "" && root != "/" {
+		info.Note = "agent posture looks at the running host, not at root_prefix " + root + ": not run"
+		return
+	}
+	cfg, err := postureConfig(r.pol)
+	if err != nil {
+		info.Note = "agent posture not run: " + err.Error()
+		return
+	}
+	cfg.Host = r.host
+	cfg.Exec.Workers = r.c.Int("workers")
+	cfg.Owned = packageOwned(r.ctx, r.pol.Options)
+	prep, err := posture.Check(r.ctx, cfg)
+	if err != nil {
+		info.Note = "agent posture stopped: " + err.Error()
+		return
+	}
+	var text, js bytes.Buffer
+	if err := posture.WriteText(&text, prep); err == nil {
+		info.Text = text.Bytes()
+	}
+	if err := posture.WriteJSON(&js, prep); err == nil {
+		info.JSON = js.Bytes()
+	}
+	info.Ran, info.From = true, prep.Time
+	info.Findings, info.Waived = prep.Findings, prep.Waived
+	if len(prep.Incomplete) > 0 {
+		info.Note = "agent posture could not check everything: " + strings.Join(prep.Incomplete, "; ")
+	}
+}
+
+// packageOwned is posture's owner lookup: whether the package manager's
+// records list a path; nil (no such check) where there are none. A
+// process's exe is the running host's path, so root_prefix plays no part.
+func packageOwned(ctx context.Context, o rules.Options) func(string) bool {
+	o.RootPrefix = ""
+	db, _ := openPackageDB(ctx, o, time.Time{})
+	if db == nil {
+		return nil
+	}
+	return func(p string) bool { return len(db.Owners(p)) > 0 }
 }

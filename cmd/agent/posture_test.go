@@ -394,3 +394,63 @@ func TestPostureMail(t *testing.T) {
 		t.Errorf("%d mails after an all-waived run, want still 1", n)
 	}
 }
+
+// TestPostureInIntegrityReport: a check after a set-uid file was planted
+// lists it apart, in the text and JSON reports and the subject; the
+// posture findings are those of the newest kept agent posture report.
+func TestPostureInIntegrityReport(t *testing.T) {
+	dir := t.TempDir()
+	tree, drop, state := filepath.Join(dir, "tree"), filepath.Join(dir, "drop"), filepath.Join(dir, "state")
+	buildTree(t, tree, []treeFile{{path: "bin/ok", kind: 'f', data: "ok\n"}})
+	if err := os.MkdirAll(drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "agent.conf")
+	body := fmt.Sprintf("state_dir = %s\npackage_check = no\nposture_tmp_dirs = %s\nNORMAL = p+u+g+s+md5\n%s NORMAL\n", state, drop, tree)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := agent(t, "--config", conf, "init"); r.code != 0 {
+		t.Fatalf("init: %d %s", r.code, r.stderr)
+	}
+	suid := filepath.Join(tree, "bin/su2")
+	if err := os.WriteFile(suid, []byte("x\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(suid, os.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := agent(t, "--config", conf, "check")
+	if r.code != 1 || !strings.Contains(r.stdout, "agent posture has not run") ||
+		!strings.Contains(r.stdout, "added set-uid, mode 4755, uid 0, gid 0: "+suid) {
+		t.Fatalf("check: exit %d\n%s", r.code, r.stdout)
+	}
+
+	// A planted script in the posture dir, found by agent posture and
+	// quoted by the next check.
+	if err := os.WriteFile(filepath.Join(drop, "bot.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if p := agent(t, "--config", conf, "posture"); p.code != 1 {
+		t.Fatalf("posture: exit %d: %s", p.code, p.stderr)
+	}
+	r = agent(t, "--config", conf, "check", "--format", "json")
+	var doc struct {
+		Posture struct {
+			Findings      int
+			NewPrivileged []struct{ Path string } `json:"new_privileged"`
+			Report        posture.Report
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if doc.Posture.Findings == 0 || len(doc.Posture.NewPrivileged) != 1 || doc.Posture.NewPrivileged[0].Path != suid ||
+		len(executablesUnder(&doc.Posture.Report, drop)) != 1 {
+		t.Errorf("posture in the JSON report: %+v", doc.Posture)
+	}
+	text := agent(t, "--config", conf, "report", "show", "latest-check")
+	if !strings.Contains(text.stdout, filepath.Join(drop, "bot.sh")) {
+		t.Errorf("the text report does not quote the posture finding:\n%s", text.stdout)
+	}
+}

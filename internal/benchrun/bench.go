@@ -66,8 +66,9 @@ type config struct {
 	// upgrade touches the first PkgCount packages with PkgMinFiles
 	// regular files under /usr.
 	Pkg bool
-	// OnlyPkg runs the package rows alone (BENCH_ONLY=pkg).
-	OnlyPkg     bool
+	// Only runs one group of rows alone (BENCH_ONLY): "pkg" or
+	// "posture"; "" runs everything.
+	Only        string
 	PkgAdmin    string
 	PkgHost     string
 	PkgCount    int
@@ -162,12 +163,15 @@ type results struct {
 	PkgChecks   []check
 	PkgVerdict  *pkgVerdict // the JSON verification check; nil when it failed
 	PkgNotes    []string
+	PostRows    []*row // agent posture on a large temp dir (postureBench)
+	PostChecks  []check
+	PostNote    string
 	Notes       []string
 }
 
 // row returns the named row, nil when absent.
 func (r *results) row(name string) *row {
-	for _, x := range append(append(slices.Clip(r.Rows), r.Synth...), r.PkgRows...) {
+	for _, x := range append(append(append(slices.Clip(r.Rows), r.Synth...), r.PkgRows...), r.PostRows...) {
 		if x.Name == name {
 			return x
 		}
@@ -207,7 +211,9 @@ func bench(ctx context.Context, cfg config) (*results, error) {
 		return nil, fmt.Errorf("bench: paths with blanks or quotes are not supported in configs: %q, %q", cfg.Tree, cfg.Dir)
 	}
 	var err error
-	if res.Entries, res.Bytes, err = treeStats(cfg.Tree); err != nil {
+	if cfg.Only == "posture" {
+		// No tree to count.
+	} else if res.Entries, res.Bytes, err = treeStats(cfg.Tree); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	logf("tree %s: %d entries, %.2f GiB in regular files", cfg.Tree, res.Entries, float64(res.Bytes)/(1<<30))
@@ -240,7 +246,14 @@ func bench(ctx context.Context, cfg config) (*results, error) {
 		res.notef("bin/agent has no --no-nice flag: it ran with nice=0 and ionice=none from its config instead")
 	}
 
-	if cfg.OnlyPkg {
+	if cfg.Only == "posture" {
+		res.notef("BENCH_ONLY=posture: only the posture rows ran")
+		if err := postureBench(ctx, cfg, res, logf); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
+	if cfg.Only == "pkg" {
 		res.notef("BENCH_ONLY=pkg: only the package rows ran")
 		if err := packageBench(ctx, cfg, res, agentArgs, logf); err != nil {
 			return nil, err
@@ -271,6 +284,9 @@ func bench(ctx context.Context, cfg config) (*results, error) {
 		if err := packageBench(ctx, cfg, res, agentArgs, logf); err != nil {
 			return nil, err
 		}
+	}
+	if err := postureBench(ctx, cfg, res, logf); err != nil {
+		return nil, err
 	}
 	if cfg.MFiles > 0 {
 		if err := synthetic(ctx, cfg, res, agentArgs, hasAide, logf); err != nil {

@@ -46,6 +46,7 @@
 //	BENCH_AGENT=FILE   the agent binary (default bin/agent; `make bench` builds it)
 //	BENCH_PKG=0        skip the package rows
 //	BENCH_ONLY=pkg     run the package rows only (no aide, floors or synthetic tree)
+//	BENCH_ONLY=posture run the posture rows only (no /usr copy either)
 //
 // Missing aide or b3sum skips their rows with a note; find, xargs and
 // md5sum are required. The exit status is 0 when the measurements ran, even
@@ -90,7 +91,7 @@ func envInt(name string, def int) (int, error) {
 
 func run(ctx context.Context) (err error) {
 	cfg := config{Log: os.Stderr, AideMFiles: os.Getenv("BENCH_AIDE_MFILES") == "1",
-		Pkg: os.Getenv("BENCH_PKG") != "0", OnlyPkg: os.Getenv("BENCH_ONLY") == "pkg", PkgAdmin: "/var/lib/dpkg", PkgHost: "/",
+		Pkg: os.Getenv("BENCH_PKG") != "0", Only: os.Getenv("BENCH_ONLY"), PkgAdmin: "/var/lib/dpkg", PkgHost: "/",
 		PkgCount: defaultPkgCount, PkgMinFiles: defaultPkgMinFiles}
 	if cfg.Runs, err = envInt("BENCH_RUNS", 3); err != nil {
 		return err
@@ -123,7 +124,7 @@ func run(ctx context.Context) (err error) {
 	// end (everything but bench.md); BENCH_TREE is never among them.
 	tree := os.Getenv("BENCH_TREE")
 	created := []string{"mfiles", "conf", "logs", "aide", "probe", "state-md5", "state-blake3", "state-mfiles",
-		"root", "state-pkg-baseline", "state-pkg-check", "state-pkg-update"}
+		"root", "state-pkg-baseline", "state-pkg-check", "state-pkg-update", "posture-tmp", "state-posture"}
 	userDir := os.Getenv("BENCH_DIR")
 	if dir := userDir; dir != "" {
 		if cfg.Dir, err = filepath.Abs(dir); err == nil {
@@ -157,14 +158,19 @@ func run(ctx context.Context) (err error) {
 		}
 	}()
 
-	if tree != "" {
+	switch {
+	case cfg.Only != "" && cfg.Only != "pkg" && cfg.Only != "posture":
+		return fmt.Errorf("BENCH_ONLY=%s: want pkg or posture", cfg.Only)
+	case cfg.Only == "posture":
+		// No tree: the posture rows make their own temp dir.
+	case tree != "":
 		if cfg.Tree, err = filepath.Abs(tree); err != nil {
 			return err
 		}
 		if fi, err := os.Stat(cfg.Tree); err != nil || !fi.IsDir() {
 			return fmt.Errorf("BENCH_TREE=%s: not a directory", tree)
 		}
-	} else {
+	default:
 		// At root/usr, so that the package rows' host-like root holds
 		// the same tree without a second copy.
 		cfg.Tree = filepath.Join(cfg.Dir, "root", "usr")

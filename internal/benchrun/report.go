@@ -119,6 +119,12 @@ func (r *results) writeText(w io.Writer) error {
 		b.WriteString("\n")
 		writeAligned(&b, checkTable(r.PkgChecks))
 	}
+	if len(r.PostRows) > 0 {
+		b.WriteString("\n" + r.PostNote + "\n")
+		writeAligned(&b, rowTable(r.PostRows))
+		b.WriteString("\n")
+		writeAligned(&b, checkTable(r.PostChecks))
+	}
 	if len(r.Synth) > 0 {
 		b.WriteString("\n" + r.synthHeader() + "\n")
 		writeAligned(&b, rowTable(r.Synth))
@@ -158,6 +164,12 @@ func (r *results) writeMarkdown(w io.Writer) error {
 		writeMarkdownTable(&b, rowTable(r.PkgRows))
 		b.WriteString("\n")
 		writeMarkdownTable(&b, checkTable(r.PkgChecks))
+	}
+	if len(r.PostRows) > 0 {
+		b.WriteString("\n" + mdEscape(r.PostNote) + ".\n\n")
+		writeMarkdownTable(&b, rowTable(r.PostRows))
+		b.WriteString("\n")
+		writeMarkdownTable(&b, checkTable(r.PostChecks))
 	}
 	if len(r.Synth) > 0 {
 		b.WriteString("\n" + mdEscape(r.synthHeader()) + ".\n\n")
