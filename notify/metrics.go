@@ -26,11 +26,10 @@ const (
 	JobRAID      = "raid"
 	JobAOE       = "aoe"
 	JobMail      = "mail"
-	JobSSHVal    = "sshval"
 )
 
 // Jobs lists every job, in the order agent metrics prints them.
-var Jobs = []string{JobIntegrity, JobRAID, JobAOE, JobMail, JobSSHVal}
+var Jobs = []string{JobIntegrity, JobRAID, JobAOE, JobMail}
 
 // FileMode is the mode of a metrics file: node_exporter runs as its own
 // user and must read it; nothing in it is secret.
@@ -99,9 +98,6 @@ var Families = []Family{
 	{Name: "agent_mail_failures_total", Help: "Failed delivery attempts of spooled mails.", Counter: true},
 	{Name: "agent_mail_giveups_total", Help: "Spooled mails given up on.", Counter: true},
 	{Name: "agent_mail_flush_timestamp_seconds", Help: "Time of the last spool flush (Unix time)."},
-
-	// sshval (decision counters kept per login user)
-	{Name: "agent_sshval_decisions_total", Help: "Forced-command decisions of agent sshval, by login user and verdict.", Counter: true, Labels: []string{"user", "verdict"}},
 }
 
 // FamilyNames returns the name of every family, sorted.
