@@ -123,7 +123,14 @@ type ExportStatus struct {
 	Since time.Time `json:"since"`
 	// LastError says why vblade last exited or could not start.
 	LastError string `json:"last_error"`
+	// Failures counts the exits in a row without a stable run; from
+	// FlapAfter on the export is flapping.
+	Failures int `json:"failures,omitempty"`
 }
+
+// Flapping reports whether the export's vblade exited FlapAfter times or
+// more in a row without a stable run.
+func (e ExportStatus) Flapping() bool { return e.Failures >= FlapAfter }
 
 // stateFile is RunDir/aoe/<alias>.json. The supervisor writes it for its
 // children, Start and Stop write it only when no supervisor runs.
@@ -691,7 +698,7 @@ func statusOf(dir, alias string, shelf, slot int, supervised bool) ExportStatus 
 		return es
 	}
 	es.Shelf, es.Slot, es.PID, es.State = st.Shelf, st.Slot, st.PID, st.State
-	es.Restarts, es.Since, es.LastError = st.Restarts, st.Since, st.LastError
+	es.Restarts, es.Since, es.LastError, es.Failures = st.Restarts, st.Since, st.LastError, st.Failures
 	switch st.State {
 	case StateRunning, StateStarting:
 		ok, why, err := verify(st.PID, st.identity)
@@ -714,4 +721,10 @@ func statusOf(dir, alias string, shelf, slot int, supervised bool) ExportStatus 
 		es.State = StateStopped
 	}
 	return es
+}
+
+// SupervisorRunning reports whether a live supervisor serves runDir.
+func SupervisorRunning(runDir string) (bool, error) {
+	_, up, err := supervisorPID(aoeDir(runDir))
+	return up, err
 }

@@ -57,9 +57,9 @@ type Supervisor struct {
 	StopTimeout time.Duration
 }
 
-// flapAfter is the number of exits in a row (without a stable run) from
+// FlapAfter is the number of exits in a row (without a stable run) from
 // which an export is reported as flapping.
-const flapAfter = 3
+const FlapAfter = 3
 
 // maxLine caps one logged line of vblade output; the rest of a longer line
 // is dropped, never left in the pipe.
@@ -684,7 +684,7 @@ func (r *run) failed(c *child, pid int, msg string) {
 	}
 	delay = min(delay, r.s.MaxBackoff)
 	c.retryAt = time.Now().Add(delay)
-	if c.failures >= flapAfter {
+	if c.failures >= FlapAfter {
 		msg = fmt.Sprintf("flapping: %d failures in a row, next start in %s; last: %s", c.failures, delay, msg)
 		r.log.Warn("vblade is flapping", "alias", c.alias, "pid", pid, "failures", c.failures, "retry_in", delay, "err", msg)
 	} else {

@@ -405,6 +405,37 @@ var optionDefs = []optionDef{
 		oneOf("report_explained (list, summary or none)", "list", "summary", "none")),
 	stringOpt("mail_on", valRest, func(o *Options) *string { return &o.MailOn }, "",
 		oneOf("mail_on (changes or unexplained)", "changes", "unexplained")),
+	// fleet monitoring (README "Monitoring a fleet")
+	stringOpt("metrics_dir", valRest, func(o *Options) *string { return &o.MetricsDir }, "", func(v string) error {
+		if v != "" && !strings.HasPrefix(v, "/") {
+			return fmt.Errorf("%w: metrics_dir must be an absolute path: %q", ErrBadValue, v)
+		}
+		return nil
+	}),
+	stringOpt("events", valRest, func(o *Options) *string { return &o.Events }, "", func(v string) error {
+		switch {
+		case v == "", v == "none", v == "syslog", v == "journal", strings.HasPrefix(v, "file:/"):
+			return nil
+		}
+		return fmt.Errorf("%w: events must be none, syslog, journal or file:/ABSOLUTE/PATH: %q", ErrBadValue, v)
+	}),
+	{
+		name: "events_max", kind: valRest,
+		set: func(o *Options, v string, _ AttrSet) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%w: invalid events_max %q (a positive number)", ErrBadValue, v)
+			}
+			o.EventsMax = n
+			return nil
+		},
+		get: func(o *Options) []string {
+			if o.EventsMax == 0 {
+				return nil
+			}
+			return []string{strconv.Itoa(o.EventsMax)}
+		},
+	},
 	// agent posture (README "Hardening checks")
 	pathsOpt("posture_tmp_dirs", func(o *Options) *[]string { return &o.PostureTmpDirs }),
 	pathsOpt("posture_web_roots", func(o *Options) *[]string { return &o.PostureWebRoots }),

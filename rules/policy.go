@@ -95,6 +95,10 @@ type Options struct {
 	ReportExplained string // report_explained: list|summary|none; "" = summary
 	MailOn          string // mail_on: changes|unexplained; "" = unexplained
 	RunDir          string // run_dir, default /run/agent
+	// Fleet monitoring (README "Monitoring a fleet").
+	MetricsDir string // metrics_dir: node_exporter textfile directory; "" = no metrics
+	Events     string // events: none|syslog|journal|file:PATH; "" = none
+	EventsMax  int    // events_max: events one run sends before the summary; 0 = 100
 	// agent posture (README "Hardening checks").
 	PostureTmpDirs  []string // posture_tmp_dirs; nil = DefaultPostureTmpDirs
 	PostureWebRoots []string // posture_web_roots

@@ -194,6 +194,17 @@ func aoeCommand() *cli.Command {
 						Logger: cliLogger(c, 0),
 						Notify: func(line string) { aoeNotify(c, line) },
 					}
+					pol, _ := loadPolicy(c) // loadAOE loaded it already
+					obsDone := make(chan struct{})
+					if pol != nil {
+						obs := newAOEObserver(pol.Options, s.runDir, s.path, func(f string, a ...any) {
+							fmt.Fprintf(c.App.ErrWriter, "agent: warning: "+f+"\n", a...)
+						})
+						go func() { defer close(obsDone); obs.run(c.Context, aoeObservePoll) }()
+					} else {
+						close(obsDone)
+					}
+					defer func() { <-obsDone }()
 					if err := sup.Run(c.Context); err != nil {
 						return err
 					}

@@ -78,6 +78,12 @@ func excludeOwn(pol *rules.Policy) error {
 		{o.ReportDir, "agent report_dir"},
 		{runDir, "agent run_dir"},
 	}
+	if o.MetricsDir != "" {
+		own = append(own, [2]string{o.MetricsDir, "agent metrics_dir"})
+	}
+	if p, ok := strings.CutPrefix(o.Events, "file:"); ok {
+		own = append(own, [2]string{p, "agent events file"})
+	}
 	for _, u := range o.ReportURLs {
 		if p, ok := strings.CutPrefix(u, "file:"); ok {
 			own = append(own, [2]string{p, "agent report_url"})

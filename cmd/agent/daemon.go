@@ -410,8 +410,12 @@ func (d *daemon) startAOE(ctx context.Context, pol *rules.Policy) <-chan struct{
 			_ = report.Syslog(report.FacilityDaemon, report.SeverityNotice, report.DefaultSyslogTag, line)
 		},
 	}
+	obs := newAOEObserver(o, runDir, path, func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) })
+	obsDone := make(chan struct{})
+	go func() { defer close(obsDone); obs.run(ctx, aoeObservePoll) }()
 	go func() {
 		defer close(done)
+		defer func() { <-obsDone }()
 		if err := sup.Run(ctx); err != nil {
 			d.log.Error("AoE supervisor stopped", "err", err)
 			d.syslog(report.SeverityErr, "AoE supervisor: "+err.Error())

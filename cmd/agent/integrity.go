@@ -128,6 +128,8 @@ type integrityRun struct {
 	// The package records for provenance, opened once (packageDB).
 	pkgDB  pkgdb.DB
 	pkgWhy string
+	// obs is what the metrics and events of the run need (metrics.go).
+	obs runObs
 }
 
 func newRun(c *cli.Context, pol *rules.Policy) *integrityRun {
@@ -178,6 +180,7 @@ func withRun(c *cli.Context, fn func(*integrityRun) error) error {
 	}
 	createOwn(pol.Options)
 	err = fn(r)
+	r.observe(err)
 	var ee *exitError
 	if err != nil && !errors.As(err, &ee) && c.Bool("mail") {
 		r.mailError(c.Command.Name, err)
@@ -296,6 +299,7 @@ func (r *integrityRun) scanInto(kind string, baseline *db.Baseline) (*db.Writer,
 		return w.Put(e)
 	})
 	bar.finish()
+	r.obs.stats = stats
 	if err != nil {
 		w.Abort()
 		if r.ctx.Err() != nil {
@@ -686,6 +690,7 @@ func (r *integrityRun) emitReport(rep *report.Report) error {
 // report as "accept" though it renders as an update).
 func (r *integrityRun) emitReportAs(kind string, rep *report.Report) error {
 	rep.End = time.Now()
+	r.obs.rep = rep
 	format := r.pol.Options.ReportFormat
 	if f := r.c.String("format"); f != "" {
 		format = f

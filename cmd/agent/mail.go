@@ -125,7 +125,9 @@ func (r *integrityRun) flushSpool() {
 	cfg := mailConfig(o, r.host, r.log)
 	ctx, cancel := r.mailContext()
 	defer cancel()
-	if _, remaining, err := spool.Flush(ctx, func(m []byte) error { return report.Send(ctx, cfg, m) }); err != nil && remaining > 0 {
+	sent, remaining, err := spool.Flush(ctx, func(m []byte) error { return report.Send(ctx, cfg, m) })
+	observeMail(o, spool, sent, err, r.alert)
+	if err != nil && remaining > 0 {
 		r.warn("%d spooled mail(s) still not delivered: %v", remaining, err)
 	}
 }
@@ -150,6 +152,9 @@ func mailCommand() *cli.Command {
 					ctx, cancel := context.WithTimeout(c.Context, 10*time.Minute)
 					defer cancel()
 					sent, remaining, ferr := spool.Flush(ctx, func(m []byte) error { return report.Send(ctx, cfg, m) })
+					observeMail(pol.Options, spool, sent, ferr, func(f string, a ...any) {
+						fmt.Fprintf(c.App.ErrWriter, "agent: warning: "+f+"\n", a...)
+					})
 					if !c.Bool("quiet") {
 						fmt.Fprintf(c.App.Writer, "%d sent, %d remaining in %s\n", sent, remaining, spool.Dir)
 					}

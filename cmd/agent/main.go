@@ -175,7 +175,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			initCommand(), checkCommand(), updateCommand(), acceptCommand(), compareCommand(),
-			dryInitCommand(), configCommand(), dbCommand(), reportCommand(), mailCommand(), raidCommand(), aoeCommand(), sshvalCommand(), daemonCommand(), statusCommand(), pkgCommand(), postureCommand(),
+			dryInitCommand(), configCommand(), dbCommand(), reportCommand(), mailCommand(), raidCommand(), aoeCommand(), sshvalCommand(), daemonCommand(), statusCommand(), pkgCommand(), postureCommand(), metricsCommand(),
 		},
 	}
 	setUsageErrors(app.Commands)

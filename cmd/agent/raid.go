@@ -83,12 +83,14 @@ func raidCheck(c *cli.Context) error {
 	host, _ := os.Hostname()
 	logger := cliLogger(c, 0)
 	probe := raidcheck.Probe{ProcRoot: c.String("proc-root"), SysRoot: c.String("sys-root"), Logger: logger}
+	begin := time.Now()
 	results, err := probe.Run(c.Context)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	rep := raidcheck.NewReport(host, now, results)
+	observeRAID(c, pol.Options, rep, now.Sub(begin))
 	quietOK := c.Bool("quiet") && rep.ExitCode() == 0
 	if !quietOK {
 		if err := writeRAID(c, rep); err != nil {
