@@ -23,6 +23,7 @@ const (
 	EventAOERestart      = "aoe.restart"
 	EventSSHValRefusal   = "sshval.refusal"
 	EventMailGiveUp      = "mail.giveup"
+	EventPosture         = "posture.finding"
 	// EventSuppressed is the one summary a run sends when the flood limit
 	// held back some of its events.
 	EventSuppressed = "events.suppressed"

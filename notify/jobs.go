@@ -358,3 +358,28 @@ func MailSet(f MailFlush, prev map[string]*dto.MetricFamily) *Set {
 	}
 	return s
 }
+
+// PostureRun is the outcome of one agent posture run.
+type PostureRun struct {
+	Time       time.Time
+	Findings   map[string]int // not waived, by kind: mount, executable, process
+	Waived     int
+	Incomplete bool
+}
+
+// PostureSet is the posture job's metrics; every kind is written, zero
+// included, so that a host without findings reads 0, not absent.
+func PostureSet(r PostureRun) *Set {
+	s := NewSet(JobPosture)
+	s.Set("agent_posture_run_timestamp_seconds", unix(r.Time))
+	for _, k := range []string{"mount", "executable", "process"} {
+		s.Set("agent_posture_findings", float64(r.Findings[k]), k)
+	}
+	s.Set("agent_posture_waived", float64(r.Waived))
+	inc := 0.0
+	if r.Incomplete {
+		inc = 1
+	}
+	s.Set("agent_posture_incomplete", inc)
+	return s
+}

@@ -26,10 +26,11 @@ const (
 	JobRAID      = "raid"
 	JobAOE       = "aoe"
 	JobMail      = "mail"
+	JobPosture   = "posture"
 )
 
 // Jobs lists every job, in the order agent metrics prints them.
-var Jobs = []string{JobIntegrity, JobRAID, JobAOE, JobMail}
+var Jobs = []string{JobIntegrity, JobRAID, JobAOE, JobMail, JobPosture}
 
 // FileMode is the mode of a metrics file: node_exporter runs as its own
 // user and must read it; nothing in it is secret.
@@ -98,6 +99,11 @@ var Families = []Family{
 	{Name: "agent_mail_failures_total", Help: "Failed delivery attempts of spooled mails.", Counter: true},
 	{Name: "agent_mail_giveups_total", Help: "Spooled mails given up on.", Counter: true},
 	{Name: "agent_mail_flush_timestamp_seconds", Help: "Time of the last spool flush (Unix time)."},
+
+	{Name: "agent_posture_run_timestamp_seconds", Help: "Time of the last agent posture run (Unix time)."},
+	{Name: "agent_posture_findings", Help: "Findings of the last agent posture run that are not waived, by kind (mount, executable, process).", Labels: []string{"kind"}},
+	{Name: "agent_posture_waived", Help: "Waived findings of the last agent posture run."},
+	{Name: "agent_posture_incomplete", Help: "1 when the last agent posture run could not check everything."},
 }
 
 // FamilyNames returns the name of every family, sorted.

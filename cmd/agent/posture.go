@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/urfave/cli/v2"
 
+	"opsagent/notify"
 	"opsagent/posture"
 	"opsagent/report"
 	"opsagent/rules"
@@ -84,6 +86,9 @@ func postureRun(c *cli.Context) error {
 			return fmt.Errorf("%w: %w", errWrite, err)
 		}
 	}
+	observePosture(pol.Options, rep, func(format string, args ...any) {
+		fmt.Fprintf(c.App.ErrWriter, "agent: warning: "+format+"\n", args...)
+	})
 	if c.Bool("mail") && rep.Findings > 0 {
 		postureMail(c, pol, rep, text.Bytes(), id)
 	}
@@ -241,4 +246,51 @@ func packageOwned(ctx context.Context, o rules.Options) func(string) bool {
 		return nil
 	}
 	return func(p string) bool { return len(db.Owners(p)) > 0 }
+}
+
+// observePosture writes the posture metrics and sends one event per
+// finding that is not waived (the flood limit applies). Problems are
+// warnings: monitoring never changes the exit status.
+func observePosture(o rules.Options, rep *posture.Report, warn func(string, ...any)) {
+	run := notify.PostureRun{Time: rep.Time, Findings: map[string]int{}, Waived: rep.Waived, Incomplete: len(rep.Incomplete) > 0}
+	var events []notify.Event
+	for _, m := range rep.Mounts {
+		if len(m.Missing) > 0 && !m.Waived {
+			run.Findings["mount"] += len(m.Missing)
+			events = append(events, notify.Event{Kind: notify.EventPosture, Severity: report.SeverityWarning, Path: m.Dir,
+				Message: m.Dir + ": missing " + strings.Join(m.Missing, ", "), Fields: map[string]string{"finding": "mount"}})
+		}
+	}
+	for _, e := range rep.Executables {
+		if !e.Waived {
+			run.Findings["executable"]++
+			events = append(events, notify.Event{Kind: notify.EventPosture, Severity: report.SeverityWarning, Path: e.Path,
+				Message: "executable in a writable place: " + e.Path, Fields: map[string]string{"finding": "executable"}})
+		}
+	}
+	for _, p := range rep.Processes {
+		if !p.Waived {
+			run.Findings["process"]++
+			events = append(events, notify.Event{Kind: notify.EventPosture, Severity: report.SeverityErr, Path: p.Exe,
+				Message: fmt.Sprintf("process %d %s", p.PID, p.Reason), Fields: map[string]string{"finding": "process", "pid": fmt.Sprint(p.PID)}})
+		}
+	}
+	if m := metricsOf(o); m.Enabled() {
+		if err := m.Update(notify.JobPosture, func(map[string]*dto.MetricFamily) *notify.Set { return notify.PostureSet(run) }); err != nil {
+			warn("metrics: %v", err)
+		}
+	}
+	ev := openEvents(o, warn)
+	if ev == nil {
+		return
+	}
+	for _, e := range events {
+		if err := ev.Emit(e); err != nil {
+			warn("events: %v", err)
+			break
+		}
+	}
+	if err := ev.Close(); err != nil {
+		warn("events: %v", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -453,5 +454,63 @@ func TestPostureInIntegrityReport(t *testing.T) {
 	text := agent(t, "--config", conf, "report", "show", "latest-check")
 	if !strings.Contains(text.stdout, filepath.Join(drop, "bot.sh")) {
 		t.Errorf("the text report does not quote the posture finding:\n%s", text.stdout)
+	}
+}
+
+// TestPostureMetricsAndEvents: agent posture writes its metrics file and
+// one event per finding, like the other jobs.
+func TestPostureMetricsAndEvents(t *testing.T) {
+	dir := t.TempDir()
+	drop, metrics, events := filepath.Join(dir, "drop"), filepath.Join(dir, "metrics"), filepath.Join(dir, "events.json")
+	for _, d := range []string{drop, metrics} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bot := filepath.Join(drop, "bot.sh")
+	if err := os.WriteFile(bot, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "agent.conf")
+	body := fmt.Sprintf("state_dir = %s\nposture_tmp_dirs = %s\nmetrics_dir = %s\nevents = file:%s\n/nonexistent-root p\n", filepath.Join(dir, "state"), drop, metrics, events)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := agent(t, "--config", conf, "posture"); r.code != 1 {
+		t.Fatalf("posture: exit %d: %s", r.code, r.stderr)
+	}
+	prom, err := os.ReadFile(filepath.Join(metrics, "agent_posture.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The script; the drop dir is no mount of its own (four mount
+	// findings, more for the host's world-writable mounts).
+	for _, want := range []string{`agent_posture_findings{kind="executable"} 1`, "agent_posture_waived 0"} {
+		if !strings.Contains(string(prom), want+"\n") {
+			t.Errorf("agent_posture.prom lacks %q:\n%s", want, prom)
+		}
+	}
+	if m := regexp.MustCompile(`agent_posture_findings\{kind="mount"\} (\d+)\n`).FindStringSubmatch(string(prom)); m == nil || len(m[1]) == 1 && m[1] < "4" {
+		t.Errorf("mount findings: %q\n%s", m, prom)
+	}
+	if r := agent(t, "--config", conf, "metrics", "--check"); r.code != 0 {
+		t.Errorf("metrics --check: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	ev, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, l := range strings.Split(strings.TrimSpace(string(ev)), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("event line %q: %v", l, err)
+		}
+		if e["event"] == "posture.finding" && e["path"] == bot {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no posture.finding event for %s:\n%s", bot, ev)
 	}
 }
