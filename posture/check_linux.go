@@ -20,12 +20,17 @@ const Format = 1
 
 // Config is what Check looks at. Zero fields take the defaults named.
 type Config struct {
-	TmpDirs   []string         // default DefaultTmpDirs
-	WebRoots  []string         // scanned for executables like the temp dirs
-	Allow     []*regexp.Regexp // waivers: a finding whose path or exe matches is counted as waived
-	Mountinfo string           // default /proc/self/mountinfo
-	ProcRoot  string           // default /proc
-	Exec      ExecOptions
+	TmpDirs  []string // default DefaultTmpDirs
+	WebRoots []string // scanned for executables like the temp dirs
+	// WritableDirs are the world-writable directories under the
+	// integrity scan's trees (from the baseline), scanned and watched for
+	// processes like the temp dirs; those inside another place are
+	// covered by it.
+	WritableDirs []string
+	Allow        []*regexp.Regexp // waivers: a finding whose path or exe matches is counted as waived
+	Mountinfo    string           // default /proc/self/mountinfo
+	ProcRoot     string           // default /proc
+	Exec         ExecOptions
 	// Owned says whether a package owns a path (ProcOptions.Owned); nil
 	// without package records.
 	Owned func(path string) bool
@@ -115,6 +120,18 @@ func Check(ctx context.Context, cfg Config) (*Report, error) {
 			places = append(places, r)
 		} else if !os.IsNotExist(err) {
 			rep.Incomplete = append(rep.Incomplete, fmt.Sprintf("%s: %v", w, errText(err)))
+		}
+	}
+	for _, w := range cfg.WritableDirs {
+		inside := false
+		for _, p := range places {
+			if under(w, p) {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			places = append(places, w)
 		}
 	}
 	exes, st, err := ScanExecutables(ctx, places, cfg.Exec)

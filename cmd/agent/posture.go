@@ -8,17 +8,21 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/urfave/cli/v2"
 
+	"opsagent/db"
 	"opsagent/notify"
 	"opsagent/posture"
 	"opsagent/report"
 	"opsagent/rules"
+	"opsagent/scanner"
 )
 
 // Exit codes of agent posture (README "Hardening checks").
@@ -133,7 +137,7 @@ func postureMail(c *cli.Context, pol *rules.Policy, rep *posture.Report, text []
 // regexes were checked when the config was parsed.
 func postureConfig(pol *rules.Policy) (posture.Config, error) {
 	o := pol.Options
-	cfg := posture.Config{TmpDirs: o.PostureTmpDirs, WebRoots: o.PostureWebRoots}
+	cfg := posture.Config{TmpDirs: o.PostureTmpDirs, WebRoots: o.PostureWebRoots, WritableDirs: baselineWritableDirs(o)}
 	if cfg.TmpDirs == nil {
 		cfg.TmpDirs = rules.DefaultPostureTmpDirs
 	}
@@ -293,4 +297,27 @@ func observePosture(o rules.Options, rep *posture.Report, warn func(string, ...a
 	if err := ev.Close(); err != nil {
 		warn("events: %v", err)
 	}
+}
+
+// baselineWritableDirs returns, sorted, the world-writable directories the
+// baseline recorded under the integrity scan's trees (none without a
+// baseline, or with root_prefix: posture looks at the running host).
+func baselineWritableDirs(o rules.Options) []string {
+	if o.RootPrefix != "" && o.RootPrefix != "/" {
+		return nil
+	}
+	b, err := db.Open(filepath.Join(o.StateDir, baselineName))
+	if err != nil {
+		return nil
+	}
+	defer b.Close()
+	var out []string
+	_ = b.Dirs(func(e *scanner.Entry) error {
+		if e.Mode&0o002 != 0 {
+			out = append(out, e.Path)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
 }

@@ -402,8 +402,14 @@ func TestPostureMail(t *testing.T) {
 func TestPostureInIntegrityReport(t *testing.T) {
 	dir := t.TempDir()
 	tree, drop, state := filepath.Join(dir, "tree"), filepath.Join(dir, "drop"), filepath.Join(dir, "state")
-	buildTree(t, tree, []treeFile{{path: "bin/ok", kind: 'f', data: "ok\n"}})
+	buildTree(t, tree, []treeFile{{path: "bin/ok", kind: 'f', data: "ok\n"}, {path: "www/up/keep", kind: 'f', data: "k\n"}})
 	if err := os.MkdirAll(drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A world-writable upload dir inside the scanned tree: the baseline
+	// records it, agent posture then looks into it.
+	upload := filepath.Join(tree, "www/up")
+	if err := os.Chmod(upload, 0o777); err != nil {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "agent.conf")
@@ -433,6 +439,9 @@ func TestPostureInIntegrityReport(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(drop, "bot.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(upload, "shell"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if p := agent(t, "--config", conf, "posture"); p.code != 1 {
 		t.Fatalf("posture: exit %d: %s", p.code, p.stderr)
 	}
@@ -448,7 +457,7 @@ func TestPostureInIntegrityReport(t *testing.T) {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
 	if doc.Posture.Findings == 0 || len(doc.Posture.NewPrivileged) != 1 || doc.Posture.NewPrivileged[0].Path != suid ||
-		len(executablesUnder(&doc.Posture.Report, drop)) != 1 {
+		len(executablesUnder(&doc.Posture.Report, drop)) != 1 || len(executablesUnder(&doc.Posture.Report, upload)) != 1 {
 		t.Errorf("posture in the JSON report: %+v", doc.Posture)
 	}
 	text := agent(t, "--config", conf, "report", "show", "latest-check")
