@@ -327,6 +327,9 @@ type MailFlush struct {
 	Time                    time.Time
 	Items                   []report.SpoolItem // the spool after the flush (report.Spool.List)
 	Sent, Failures, GivenUp int                // this flush's counts
+	// Direct is a delivery of a report's mail (not a spool flush): the
+	// counters move, the flush time stays that of the last flush.
+	Direct bool
 }
 
 // MailSet builds the mail file: the spool as it is now, and the counters
@@ -348,7 +351,11 @@ func MailSet(f MailFlush, prev map[string]*dto.MetricFamily) *Set {
 	s.Set("agent_mail_spool_messages", float64(waiting))
 	s.Set("agent_mail_spool_failed_messages", float64(failed))
 	s.Set("agent_mail_spool_oldest_timestamp_seconds", unix(oldest))
-	s.Set("agent_mail_flush_timestamp_seconds", unix(f.Time))
+	flushed := unix(f.Time)
+	if f.Direct {
+		flushed, _ = Value(prev, "agent_mail_flush_timestamp_seconds")
+	}
+	s.Set("agent_mail_flush_timestamp_seconds", flushed)
 	for _, c := range []struct {
 		name string
 		n    int

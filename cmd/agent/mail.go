@@ -98,7 +98,9 @@ func (r *integrityRun) mailError(what string, runErr error) {
 func (r *integrityRun) deliver(cfg report.MailConfig, msg []byte) {
 	ctx, cancel := r.mailContext()
 	defer cancel()
-	spooled, err := report.Deliver(ctx, cfg, mailSpool(r.pol.Options, r.log), msg)
+	spool := mailSpool(r.pol.Options, r.log)
+	spooled, err := report.Deliver(ctx, cfg, spool, msg)
+	observeDelivery(r.pol.Options, spool, err, r.warn)
 	if err == nil {
 		return
 	}

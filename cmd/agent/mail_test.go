@@ -305,3 +305,49 @@ func TestMailTestTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestMailDirectDeliveryMetrics: a report mailed directly (check --mail)
+// counts in agent_mail.prom like a spool flush: a failure when the server
+// is down (the mail is spooled), a delivery when it is up; the flush time
+// stays that of the last flush.
+func TestMailDirectDeliveryMetrics(t *testing.T) {
+	dir := t.TempDir()
+	tree, metrics := filepath.Join(dir, "tree"), filepath.Join(dir, "metrics")
+	buildTree(t, tree, []treeFile{{path: "etc/motd", kind: 'f', data: "hello\n"}})
+	if err := os.MkdirAll(metrics, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	conf := mailConf(t, dir, tree, addr, "metrics_dir = "+metrics+"\n")
+	state := filepath.Join(dir, "state")
+	a := func(args ...string) result {
+		t.Helper()
+		return agent(t, append([]string{"--config", conf, "--state-dir", state}, args...)...)
+	}
+	if r := a("init"); r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	prom := func() string {
+		b, err := os.ReadFile(filepath.Join(metrics, "agent_mail.prom"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	os.WriteFile(filepath.Join(tree, "etc/motd"), []byte("changed\n"), 0o644)
+	if r := a("check", "--mail"); r.code != 4 {
+		t.Fatalf("check --mail, server down: exit %d: %s", r.code, r.stderr)
+	}
+	if p := prom(); !strings.Contains(p, "agent_mail_failures_total 1\n") || !strings.Contains(p, "agent_mail_spool_messages 1\n") {
+		t.Errorf("after a failed delivery:\n%s", p)
+	}
+	startSink(t, addr)
+	os.WriteFile(filepath.Join(tree, "etc/motd"), []byte("changed again\n"), 0o644)
+	if r := a("check", "--mail"); r.code != 4 {
+		t.Fatalf("check --mail: exit %d: %s", r.code, r.stderr)
+	}
+	if p := prom(); !strings.Contains(p, "agent_mail_deliveries_total 1\n") || !strings.Contains(p, "agent_mail_failures_total 1\n") ||
+		!strings.Contains(p, "agent_mail_flush_timestamp_seconds 0\n") {
+		t.Errorf("after a delivery:\n%s", p)
+	}
+}

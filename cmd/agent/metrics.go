@@ -364,3 +364,26 @@ func metricsCommand() *cli.Command {
 		},
 	}
 }
+
+// observeDelivery counts one direct delivery of a report's mail (sent, or
+// failed and spooled) in the mail metrics.
+func observeDelivery(o rules.Options, spool *report.Spool, deliverErr error, warn func(string, ...any)) {
+	m := metricsOf(o)
+	if !m.Enabled() {
+		return
+	}
+	items, err := spool.List()
+	if err != nil {
+		warn("metrics: %v", err)
+		return
+	}
+	f := notify.MailFlush{Time: time.Now(), Items: items, Direct: true}
+	if deliverErr == nil {
+		f.Sent = 1
+	} else {
+		f.Failures = 1
+	}
+	if err := m.Update(notify.JobMail, func(prev map[string]*dto.MetricFamily) *notify.Set { return notify.MailSet(f, prev) }); err != nil {
+		warn("metrics: %v", err)
+	}
+}
