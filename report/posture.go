@@ -167,7 +167,7 @@ func (j *jsonWriter) posture() {
 	}
 	if len(bytes.TrimSpace(p.JSON)) > 0 {
 		j.key("report")
-		j.b.Write(bytes.TrimSpace(p.JSON))
+		j.raw(bytes.TrimSpace(p.JSON))
 	}
 	j.close('}')
 }

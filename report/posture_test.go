@@ -67,6 +67,17 @@ func TestPostureSection(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, js.String())
 	}
+	// The embedded posture report is indented with the rest, as
+	// json.Indent would.
+	var ind bytes.Buffer
+	if err := json.Indent(&ind, js.Bytes(), "", "  "); err != nil || ind.String() != js.String() {
+		t.Errorf("JSON not indented as json.Indent does (%v):\n%s\nwant:\n%s", err, js.String(), ind.String())
+	}
+	r.Posture.JSON = []byte(`{"format":1,`)
+	if err := WriteJSON(&js, r); err == nil {
+		t.Error("a posture report that is not JSON rendered without an error")
+	}
+	r.Posture.JSON = []byte(`{"format":1,"findings":2}`)
 	if doc.Posture.Findings != 2 || doc.Posture.Waived != 1 || len(doc.Posture.NewPrivileged) != 1 ||
 		doc.Posture.NewPrivileged[0].Path != "/usr/bin/evil" || doc.Posture.Report["findings"] != 2.0 {
 		t.Errorf("posture JSON = %+v", doc.Posture)
