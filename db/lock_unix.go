@@ -38,8 +38,12 @@ type DirLock struct {
 // pidWait, taking the lock if it was released meanwhile. (The kernel
 // cannot name an flock holder: F_GETLK and F_OFD_GETLK see only record
 // locks, and report -1 as the pid of an OFD lock.)
-func Lock(dir string) (*DirLock, error) {
-	path := filepath.Join(dir, lockName)
+func Lock(dir string) (*DirLock, error) { return LockFile(filepath.Join(dir, lockName)) }
+
+// LockFile is Lock on the lock file path itself (agent watch holds
+// state_dir/watch.lock for as long as it runs, apart from the state
+// directory's lock that init and check take).
+func LockFile(path string) (*DirLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, fileMode)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,212 @@
+package db
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The dirty-path journal of agent watch: one bbolt file in the state
+// directory with the paths events touched (path → unix nanoseconds of the
+// last event) and the watcher's state. The watcher opens it for each
+// flush and closes it again, so that check --incremental and status can
+// read it while the watcher runs.
+var (
+	journalPaths = []byte("dirty")
+	journalMeta  = []byte("meta")
+	journalState = []byte("state")
+)
+
+// JournalState is what the watcher says about its journal.
+type JournalState struct {
+	// Started is when the watcher that keeps the journal started: the
+	// journal holds every event on the marked file systems since then,
+	// unless Overflowed or Full is set.
+	Started time.Time `json:"started"`
+	PID     int       `json:"pid"`
+	// Marked are the paths the watcher marked (one per file system),
+	// Unmarked the ones it could not, with the reason.
+	Marked   []string `json:"marked"`
+	Unmarked []string `json:"unmarked,omitempty"`
+	// Mounts fingerprints the mount table entries of the marked file
+	// systems (id, device, mount point, options) when the watcher started.
+	Mounts string `json:"mounts"`
+	// Overflowed is when the kernel's queue first overflowed (zero:
+	// never since Started); Full is set when the journal hit its bound.
+	Overflowed time.Time `json:"overflowed,omitzero"`
+	Full       bool      `json:"full,omitempty"`
+	Events     uint64    `json:"events"`
+	Overflows  uint64    `json:"overflows"`
+	Updated    time.Time `json:"updated"`
+}
+
+// Journal is the open journal file.
+type Journal struct {
+	bdb  *bolt.DB
+	path string
+}
+
+// OpenJournal opens (creating it 0600) the journal at path for writing.
+func OpenJournal(path string) (*Journal, error) {
+	bdb, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: lockTimeout, OpenFile: openNoFollow})
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	j := &Journal{bdb: bdb, path: path}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{journalPaths, journalMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		bdb.Close()
+		return nil, corrupt("open", path, "journal: %v", err)
+	}
+	return j, nil
+}
+
+// ReadJournal opens the journal at path read-only; the error wraps
+// fs.ErrNotExist when there is none.
+func ReadJournal(path string) (*Journal, error) {
+	bdb, err := bolt.Open(path, fileMode, &bolt.Options{ReadOnly: true, Timeout: 5 * lockTimeout, OpenFile: openNoFollow})
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	return &Journal{bdb: bdb, path: path}, nil
+}
+
+// Close closes the file.
+func (j *Journal) Close() error { return j.bdb.Close() }
+
+// Reset empties the journal and sets its state: a watcher that starts
+// has seen nothing before its start.
+func (j *Journal) Reset(st JournalState) error {
+	return j.bdb.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(journalPaths); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			return err
+		}
+		if _, err := tx.CreateBucket(journalPaths); err != nil {
+			return err
+		}
+		return putState(tx, st)
+	})
+}
+
+func putState(tx *bolt.Tx, st JournalState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(journalMeta).Put(journalState, b)
+}
+
+// Record adds the paths of a batch (path → time of its last event) and
+// stores st, in one transaction. Once the journal holds max paths it
+// takes no more and st.Full is set: a journal that lost a path must not
+// be trusted. It returns the number of paths the journal holds.
+func (j *Journal) Record(paths map[string]time.Time, st *JournalState, max int) (int, error) {
+	var n int
+	err := j.bdb.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(journalPaths)
+		n = b.Stats().KeyN
+		var v [8]byte
+		for p, t := range paths {
+			if p == "" {
+				continue
+			}
+			if b.Get([]byte(p)) == nil {
+				if n >= max {
+					st.Full = true
+					continue
+				}
+				n++
+			}
+			binary.BigEndian.PutUint64(v[:], uint64(t.UnixNano()))
+			if err := b.Put([]byte(p), v[:]); err != nil {
+				return err
+			}
+		}
+		st.Updated = time.Now()
+		return putState(tx, *st)
+	})
+	return n, err
+}
+
+// Prune drops the paths whose last event is before t (the creation of
+// the current baseline: the baseline holds what they became).
+func (j *Journal) Prune(t time.Time) error {
+	return j.bdb.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(journalPaths).Cursor()
+		for k, v := c.First(); k != nil; {
+			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < t.UnixNano() {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				k, v = c.Seek(k)
+				continue
+			}
+			k, v = c.Next()
+		}
+		return nil
+	})
+}
+
+// State returns the watcher's state and the number of journaled paths.
+func (j *Journal) State() (JournalState, int, error) {
+	var st JournalState
+	var n int
+	err := j.bdb.View(func(tx *bolt.Tx) error {
+		m, p := tx.Bucket(journalMeta), tx.Bucket(journalPaths)
+		if m == nil || p == nil {
+			return corrupt("read", j.path, "journal without its buckets")
+		}
+		n = p.Stats().KeyN
+		raw := m.Get(journalState)
+		if raw == nil {
+			return corrupt("read", j.path, "journal without its state")
+		}
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return corrupt("read", j.path, "journal state: %v", err)
+		}
+		return nil
+	})
+	return st, n, err
+}
+
+// Dirty calls fn with every path whose last event is at or after since.
+func (j *Journal) Dirty(since time.Time, fn func(path string)) error {
+	return j.bdb.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(journalPaths)
+		if b == nil {
+			return corrupt("read", j.path, "journal without its paths")
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				return corrupt("read", j.path, "journal entry %q of %d bytes", k, len(v))
+			}
+			if int64(binary.BigEndian.Uint64(v)) >= since.UnixNano() {
+				fn(string(k))
+			}
+			return nil
+		})
+	})
+}
+
+// openNoFollow is bbolt's OpenFile that never follows a symlink planted
+// at the journal's name.
+func openNoFollow(name string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, perm)
+}
