@@ -86,15 +86,15 @@ func entryType(e *scanner.Entry) rules.FileType {
 	return rules.TypeFromMode(e.Mode)
 }
 
-// changeString renders aide's 18-character summary of c, measured against
+// ChangeString renders aide's 18-character summary of c, measured against
 // aide 0.18.3: the type letter of the entry (the new one when both exist);
 // an added entry is all '+', a removed one all '-'. For a changed entry each
 // column is ':' when the attribute is ignored (report_ignore_changed_attrs,
 // whether or not it differs, as aide does), the letter when it changed ('<'
 // or '>' for the size), '.' when both sides have it unchanged ('=' for the
 // size), '-' when only the old entry has it, '+' when only the new one has
-// it, ' ' when neither has it.
-func changeString(c scanner.Change, ignore rules.AttrSet) string {
+// it, ' ' when neither has it. agent watch prints it for each finding.
+func ChangeString(c scanner.Change, ignore rules.AttrSet) string {
 	var s [18]byte
 	switch c.Kind {
 	case scanner.Added:

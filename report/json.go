@@ -198,7 +198,7 @@ func (j *jsonWriter) report() {
 			j.key(s.key)
 			j.open('{')
 			for _, c := range cs {
-				j.kv(EscapeJSONPath(c.Path), changeString(c, r.IgnoreChanged))
+				j.kv(EscapeJSONPath(c.Path), ChangeString(c, r.IgnoreChanged))
 			}
 			j.close('}')
 		}

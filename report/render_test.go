@@ -215,7 +215,7 @@ func TestChangeStringIgnored(t *testing.T) {
 	// aide 0.18.3 with report_ignore_changed_attrs=c+a: testdata/aide/a-ign.txt
 	o, n := file("/x", 0o644, 2, tOld), file("/x", 0o644, 2, tOld)
 	c := scanner.Change{Path: "/x", Kind: scanner.Changed, Old: o, New: n, Changed: rules.AttrUID.Set(), Ignored: rules.AttrCtime.Set()}
-	if got, want := changeString(c, set(rules.AttrAtime, rules.AttrCtime)), "f =..u.:.:..... . "; got != want {
+	if got, want := ChangeString(c, set(rules.AttrAtime, rules.AttrCtime)), "f =..u.:.:..... . "; got != want {
 		t.Errorf("changeString = %q, want %q", got, want)
 	}
 }

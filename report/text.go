@@ -155,7 +155,7 @@ func (t *textWriter) lists() {
 		}
 		t.section(s.title)
 		for _, c := range cs {
-			t.printf("%s: %s\n", changeString(c, t.r.IgnoreChanged), EscapePath(c.Path))
+			t.printf("%s: %s\n", ChangeString(c, t.r.IgnoreChanged), EscapePath(c.Path))
 		}
 		t.line("")
 	}

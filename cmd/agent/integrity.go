@@ -53,7 +53,8 @@ func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "scan and report differences from the baseline (exit bits: 1 added, 2 removed, 4 changed)",
-		Flags: []cli.Flag{formatFlag(), mailFlag()},
+		Flags: []cli.Flag{formatFlag(), mailFlag(), &cli.BoolFlag{Name: "incremental",
+			Usage: "rehash only the paths agent watch journaled and the files whose stat moved, stat the rest; a full check, saying why, when the journal cannot be trusted"}},
 		Action: func(c *cli.Context) error {
 			return withRun(c, func(r *integrityRun) error { return r.check(false) })
 		},
@@ -125,6 +126,9 @@ type integrityRun struct {
 	// not move (update --packages); reused counts them.
 	reuse  bool
 	reused int
+	// dirty holds the paths the watch journal has since the baseline
+	// (check --incremental): always rehashed.
+	dirty map[string]bool
 	// The package records for provenance, opened once (packageDB).
 	pkgDB  pkgdb.DB
 	pkgWhy string
@@ -278,6 +282,9 @@ func (r *integrityRun) scanInto(kind string, baseline *db.Baseline) (*db.Writer,
 		// did not move keeps its baseline entry unread. Nothing new is
 		// accepted that way: the next full check rehashes it.
 		opts.Reuse = func(e *scanner.Entry) bool {
+			if r.dirty[e.Path] {
+				return false
+			}
 			old, err := baseline.Get(e.Path)
 			return err == nil && old.Err == "" && old.Type == e.Type && old.Inode == e.Inode && old.Dev == e.Dev &&
 				old.Size == e.Size && old.Mtime == e.Mtime && old.Ctime == e.Ctime && old.Mode == e.Mode
@@ -379,6 +386,16 @@ func (r *integrityRun) check(update bool) error {
 	if r.reuse && !r.c.Bool("rescan-all") {
 		return r.updatePackages(old)
 	}
+	var incremental string
+	if r.c.Bool("incremental") {
+		dirty, why := r.journalTrust(old)
+		if why != "" {
+			incremental = "incremental check refused: " + why + "; this is a full check"
+			fmt.Fprintf(r.stderr, "agent: %s\n", incremental)
+		} else {
+			r.reuse, r.dirty = true, dirty
+		}
+	}
 	w, problems, stats, err := r.scanInto(kind, old)
 	if err != nil {
 		return err
@@ -402,6 +419,12 @@ func (r *integrityRun) check(update bool) error {
 	rep.BaselineDigest = r.digest(base)
 	rep.MetadataOnly = int(stats.MetadataOnly)
 	rep.Problems = problems
+	if r.dirty != nil {
+		incremental = fmt.Sprintf("incremental check: %d files rehashed (%d paths in the watch journal), %d files whose inode, size, times and mode did not move were stat'ed only", stats.FilesHashed, len(r.dirty), r.reused)
+	}
+	if incremental != "" {
+		rep.Notices = append(rep.Notices, incremental)
+	}
 	if err := r.diff(old, cur, rep, true); err != nil {
 		return err
 	}

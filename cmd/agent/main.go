@@ -174,7 +174,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return nil
 		},
 		Commands: []*cli.Command{
-			initCommand(), checkCommand(), updateCommand(), acceptCommand(), compareCommand(),
+			initCommand(), checkCommand(), updateCommand(), acceptCommand(), compareCommand(), watchCommand(),
 			dryInitCommand(), configCommand(), dbCommand(), reportCommand(), mailCommand(), raidCommand(), aoeCommand(), sshvalCommand(), daemonCommand(), statusCommand(), pkgCommand(), postureCommand(), metricsCommand(),
 		},
 	}

@@ -78,10 +78,17 @@ func (r *integrityRun) observe(runErr error) {
 	if rep == nil || len(rep.Changes) == 0 || kind == "init" {
 		return
 	}
-	ev := openEvents(o, r.alert)
+	emitChangeEvents(o, rep, kind, r.alert)
+}
+
+// emitChangeEvents sends one integrity.change event per change of rep
+// (kind: the run that found it, check, update or watch), within the flood
+// limit.
+func emitChangeEvents(o rules.Options, rep *report.Report, kind string, alert func(string, ...any)) {
+	ev := openEvents(o, alert)
 	defer func() {
 		if err := ev.Close(); err != nil {
-			r.alert("events: %v", err)
+			alert("events: %v", err)
 		}
 	}()
 	for _, ch := range rep.Changes {
@@ -102,7 +109,7 @@ func (r *integrityRun) observe(runErr error) {
 		}
 		if err := ev.Emit(notify.Event{Kind: notify.EventIntegrityChange, Severity: sev, Path: ch.Path, Fields: f,
 			Message: fmt.Sprintf("%s %s (%s)", ch.Kind, report.EscapePath(ch.Path), class)}); err != nil {
-			r.alert("events: %v", err)
+			alert("events: %v", err)
 			return
 		}
 	}

@@ -57,7 +57,8 @@ func statusCommand() *cli.Command {
 					Running bool               `json:"running"`
 					Daemon  *daemonStatus      `json:"daemon,omitempty"`
 					AoE     []aoe.ExportStatus `json:"aoe"`
-				}{Running: running, AoE: exports}
+					Watch   watchStatus        `json:"watch"`
+				}{Running: running, AoE: exports, Watch: readWatchStatus(dir)}
 				if st.Format != 0 {
 					out.Daemon = &st
 				}
@@ -111,6 +112,8 @@ func statusCommand() *cli.Command {
 				}
 				tw.Flush()
 			}
+			fmt.Fprintln(w)
+			writeWatchStatus(w, readWatchStatus(dir))
 			return nil
 		},
 	}

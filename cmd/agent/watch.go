@@ -1,0 +1,508 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"opsagent/db"
+	"opsagent/posture"
+	"opsagent/report"
+	"opsagent/rules"
+	"opsagent/scanner"
+	"opsagent/watch"
+)
+
+const (
+	watchJournalName = "watch.db"
+	watchLockName    = "watch.lock"
+	// exitWatchUnavailable: fanotify is missing or not permitted here.
+	exitWatchUnavailable = 3
+	// watchJournalMax bounds the journal; a fuller one is not trusted.
+	watchJournalMax = 1_000_000
+)
+
+func watchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "watch",
+		Usage: "follow changes with fanotify: print each finding as it happens and keep the dirty-path journal of check --incremental (exit 3 where fanotify is unavailable)",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "quiet", Value: time.Second, Usage: "report a burst of events once it has been quiet this long"},
+			&cli.DurationFlag{Name: "max-delay", Value: 3 * time.Second, Usage: "report a burst that goes on after at most this long"},
+			&cli.IntFlag{Name: "max-lines", Value: 100, Usage: "print at most this many findings per burst, then one summary line"},
+		},
+		Action: runWatch,
+	}
+}
+
+// watchTargets returns one path per file system that holds a part of the
+// scanned trees (the file system of each selection root and those mounted
+// below one), on the host, and a fingerprint of their mount table lines.
+// Pseudo file systems (proc, sysfs, cgroup...) are left out as the scan
+// leaves them out.
+func watchTargets(pol *rules.Policy) (paths []string, fingerprint string, err error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	mounts, err := posture.ParseMountinfo(f, "/proc/self/mountinfo")
+	if err != nil {
+		return nil, "", err
+	}
+	root := pol.Options.RootPrefix
+	if root == "" {
+		root = "/"
+	}
+	var hostRoots []string
+	for _, r := range pol.SelectionRoots() {
+		h := filepath.Join(root, r)
+		// The nearest directory that exists: a root may be a file or
+		// not exist yet.
+		for {
+			if fi, err := os.Stat(h); err == nil && fi.IsDir() {
+				break
+			}
+			if h == "/" {
+				break
+			}
+			h = filepath.Dir(h)
+		}
+		hostRoots = append(hostRoots, h)
+	}
+	seen := map[string]bool{}
+	var fp strings.Builder
+	add := func(p string, m *posture.Mount) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		paths = append(paths, p)
+		if m != nil {
+			fmt.Fprintf(&fp, "%d %d:%d %s %s %s\n", m.ID, m.Major, m.Minor, m.MountPoint, m.FSType, strings.Join(m.Options, ","))
+		}
+	}
+	for _, h := range hostRoots {
+		// The mount holding h: the longest mount point above it (the
+		// last one listed wins for stacked mounts).
+		var best *posture.Mount
+		for i := range mounts {
+			m := &mounts[i]
+			if within(h, m.MountPoint) && (best == nil || len(m.MountPoint) >= len(best.MountPoint)) {
+				best = m
+			}
+		}
+		if best == nil || !pseudoFS(best.FSType) {
+			add(h, best)
+		}
+		for i := range mounts {
+			m := &mounts[i]
+			if m.MountPoint != h && within(m.MountPoint, h) && !pseudoFS(m.FSType) && pol.Match(strings.TrimPrefix(m.MountPoint, strings.TrimSuffix(root, "/")), rules.TypeDir).Selected {
+				add(m.MountPoint, m)
+			}
+		}
+	}
+	sum := sha256.Sum256([]byte(fp.String()))
+	return paths, hex.EncodeToString(sum[:8]), nil
+}
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// pseudoFS are the kernel's file systems that the scan records by
+// metadata only or not at all; fanotify has nothing to say about them.
+func pseudoFS(t string) bool {
+	switch t {
+	case "proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "debugfs", "tracefs", "securityfs",
+		"pstore", "bpf", "configfs", "fusectl", "binfmt_misc", "hugetlbfs", "autofs", "efivarfs", "rpc_pipefs", "nsfs":
+		return true
+	}
+	return false
+}
+
+// runWatch is agent watch: mark, read, coalesce, journal, compare, print.
+func runWatch(c *cli.Context) error {
+	pol, err := loadPolicy(c)
+	if err != nil {
+		return err
+	}
+	notices(c, pol, c.App.ErrWriter)
+	r := newRun(c, pol)
+	if err := r.parseLevel(); err != nil {
+		return err
+	}
+	o := pol.Options
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return fmt.Errorf("%w: create state_dir: %w", errWrite, err)
+	}
+	lock, err := db.LockFile(filepath.Join(o.StateDir, watchLockName))
+	if err != nil {
+		if errors.Is(err, db.ErrLocked) {
+			return fmt.Errorf("%w: agent watch already runs for %s: %w", errUsage, o.StateDir, err)
+		}
+		return err
+	}
+	defer lock.Unlock()
+	targets, fp, err := watchTargets(pol)
+	if err != nil {
+		return fmt.Errorf("watch: mount table: %w", err)
+	}
+	w, err := watch.Open(targets, false)
+	if err != nil {
+		if errors.Is(err, watch.ErrUnavailable) {
+			return &exitError{code: exitWatchUnavailable, err: err}
+		}
+		return err
+	}
+	defer w.Close()
+	st := db.JournalState{Started: time.Now(), PID: os.Getpid(), Mounts: fp}
+	for _, m := range w.Marks() {
+		if m.Err != nil {
+			st.Unmarked = append(st.Unmarked, m.Err.Error())
+			fmt.Fprintf(r.stderr, "agent: warning: watch: %v (changes there are seen by scans only)\n", m.Err)
+		} else {
+			st.Marked = append(st.Marked, m.Path)
+		}
+	}
+	jpath := filepath.Join(o.StateDir, watchJournalName)
+	j, err := db.OpenJournal(jpath)
+	if err != nil {
+		return err
+	}
+	err = j.Reset(st)
+	j.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stderr, "agent: watching %s\n", strings.Join(st.Marked, " "))
+	out := bufio.NewWriter(r.stdout)
+	wt := &watcher{r: r, w: w, st: &st, jpath: jpath, out: out, maxLines: c.Int("max-lines"), pending: map[string]time.Time{}}
+	quiet, maxDelay := c.Duration("quiet"), c.Duration("max-delay")
+	var first, last time.Time
+	for {
+		if r.ctx.Err() != nil {
+			// Stopping: what was read is journaled and reported.
+			return wt.flush()
+		}
+		evs, overflow, err := w.Read(200)
+		if err != nil && !errors.Is(err, watch.ErrRecord) {
+			return err
+		}
+		if err != nil {
+			fmt.Fprintf(r.stderr, "agent: warning: %v\n", err)
+		}
+		now := time.Now()
+		if overflow && st.Overflowed.IsZero() {
+			st.Overflowed = now
+			fmt.Fprintf(out, "%s overflow: the kernel's event queue overflowed, events were lost: check --incremental runs full checks until agent watch restarts\n", now.UTC().Format(time.RFC3339))
+		}
+		for _, e := range evs {
+			p, ok := r.watchedPath(e.Path)
+			if !ok {
+				continue
+			}
+			if len(wt.pending) == 0 {
+				first = now
+			}
+			wt.pending[p] = now
+			last = now
+		}
+		if len(wt.pending) > 0 && (now.Sub(last) >= quiet || now.Sub(first) >= maxDelay) || overflow {
+			if err := wt.flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// watchedPath maps a host path of an event to the scanned namespace and
+// says whether the policy selects it (as a file, or as a directory for
+// an event on one).
+func (r *integrityRun) watchedPath(host string) (string, bool) {
+	p := host
+	if root := strings.TrimSuffix(r.pol.Options.RootPrefix, "/"); root != "" {
+		if !strings.HasPrefix(host, root+"/") {
+			return "", false
+		}
+		p = host[len(root):]
+	}
+	for _, ex := range r.pol.Exclusions() {
+		if within(p, ex.Path) {
+			return "", false
+		}
+	}
+	if r.pol.Match(p, rules.TypeFile).Selected || r.pol.Match(p, rules.TypeDir).Selected {
+		return p, true
+	}
+	return "", false
+}
+
+// watcher is the state of one agent watch between bursts.
+type watcher struct {
+	r        *integrityRun
+	w        *watch.Watcher
+	st       *db.JournalState
+	jpath    string
+	out      *bufio.Writer
+	maxLines int
+	pending  map[string]time.Time
+	pruned   time.Time
+}
+
+// flush journals the pending paths, compares them with the baseline and
+// prints the findings.
+func (wt *watcher) flush() error {
+	defer wt.out.Flush()
+	if len(wt.pending) == 0 {
+		return nil
+	}
+	batch := wt.pending
+	wt.pending = map[string]time.Time{}
+	wt.st.Events, wt.st.Overflows = wt.w.Events, wt.w.Overflows
+	j, err := db.OpenJournal(wt.jpath)
+	if err != nil {
+		return err
+	}
+	_, err = j.Record(batch, wt.st, watchJournalMax)
+	base, berr := db.Open(wt.r.path(baselineName))
+	if err == nil && berr == nil && time.Since(wt.pruned) > time.Minute {
+		// What happened before the current baseline is in it.
+		err = j.Prune(base.Meta().Created.Add(-2 * time.Second))
+		wt.pruned = time.Now()
+	}
+	if cerr := j.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if base != nil {
+			base.Close()
+		}
+		return err
+	}
+	if berr != nil {
+		// No baseline yet (or unreadable): the journal is kept, there is
+		// nothing to compare with.
+		fmt.Fprintf(wt.out, "%s %d paths changed; no baseline to compare with: %v\n", time.Now().UTC().Format(time.RFC3339), len(batch), berr)
+		return nil
+	}
+	defer base.Close()
+	rep, err := wt.r.compareBatch(base, batch)
+	if err != nil {
+		return err
+	}
+	byPath := map[string]report.Provenance{}
+	if rep.Provenance != nil {
+		byPath = rep.Provenance.ByPath
+	}
+	stamp := time.Now().UTC().Format(time.RFC3339)
+	for i, ch := range rep.Changes {
+		if i == wt.maxLines {
+			fmt.Fprintf(wt.out, "%s ... and %d more changes in this burst (%d paths journaled)\n", stamp, len(rep.Changes)-i, len(batch))
+			break
+		}
+		class := report.ClassUnexplained
+		if v, ok := byPath[ch.Path]; ok {
+			class = v.Class
+		}
+		fmt.Fprintf(wt.out, "%s %s %s %s\n", stamp, report.ChangeString(ch, wt.r.pol.Options.ReportIgnoreChangedAttrs), report.EscapePath(ch.Path), class)
+	}
+	if len(rep.Changes) > 0 {
+		emitChangeEvents(wt.r.pol.Options, rep, "watch", wt.r.alert)
+	}
+	return nil
+}
+
+// compareBatch scans the paths of a burst (and nothing else) and returns
+// a report of how they differ from the baseline, classified.
+func (r *integrityRun) compareBatch(base *db.Baseline, batch map[string]time.Time) (*report.Report, error) {
+	want := make(map[string]bool, len(batch))
+	anc := map[string]bool{}
+	for p := range batch {
+		want[p] = true
+		for d := path.Dir(p); !anc[d]; d = path.Dir(d) {
+			anc[d] = true
+			if d == "/" {
+				break
+			}
+		}
+	}
+	opts := r.scanOptions()
+	opts.Limit = func(p string) bool { return want[p] }
+	opts.Enter = func(d string) bool { return anc[d] }
+	opts.Uncompress = true
+	cur := map[string]*scanner.Entry{}
+	if _, err := scanner.Scan(r.ctx, r.pol, opts, func(e *scanner.Entry) error {
+		cur[e.Path] = e
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	paths := make([]string, 0, len(want))
+	for p := range want {
+		paths = append(paths, p)
+	}
+	sort.Slice(paths, func(i, j int) bool { return scanner.KeyLess(paths[i], paths[j]) })
+	var pairs []scanner.Pair
+	for _, p := range paths {
+		o, err := base.Get(p)
+		if err != nil && !errors.Is(err, db.ErrNotFound) {
+			return nil, err
+		}
+		if err != nil {
+			o = nil
+		}
+		n := cur[p]
+		switch {
+		case o == nil && n == nil:
+		case o == nil || n == nil || scanner.Differ(o, n):
+			pairs = append(pairs, scanner.Pair{Old: o, New: n})
+		}
+	}
+	rep := r.newReport("check")
+	r.pkgDB = nil // packages may have been installed since the last burst
+	r.addChanges(rep, pairs, base.Meta().Created, true)
+	return rep, nil
+}
+
+// journalTrust says why the dirty-path journal cannot stand in for a full
+// read of the tree ("" when it can) and returns the paths it holds since
+// the baseline was written.
+func (r *integrityRun) journalTrust(base *db.Baseline) (map[string]bool, string) {
+	dir := r.pol.Options.StateDir
+	j, err := db.ReadJournal(filepath.Join(dir, watchJournalName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "there is no journal: agent watch has not run"
+	}
+	if err != nil {
+		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
+	}
+	defer j.Close()
+	st, _, err := j.State()
+	if err != nil {
+		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
+	}
+	if !watcherRunning(dir) {
+		return nil, "agent watch is not running, so the journal may miss changes"
+	}
+	created := base.Meta().Created
+	switch {
+	case !st.Overflowed.IsZero():
+		return nil, fmt.Sprintf("the event queue overflowed at %s and events were lost", st.Overflowed.Format(time.RFC3339))
+	case st.Full:
+		return nil, fmt.Sprintf("the journal reached its bound of %d paths", watchJournalMax)
+	case len(st.Unmarked) > 0:
+		return nil, "some file systems are not watched: " + strings.Join(st.Unmarked, "; ")
+	case st.Started.After(created):
+		return nil, fmt.Sprintf("agent watch started at %s, after the baseline was written (%s): changes in between are not journaled",
+			st.Started.Format(time.RFC3339), created.Format(time.RFC3339))
+	}
+	if _, fp, err := watchTargets(r.pol); err != nil || fp != st.Mounts {
+		return nil, "a watched file system was mounted, unmounted or remounted since agent watch started"
+	}
+	dirty := map[string]bool{}
+	if err := j.Dirty(created.Add(-2*time.Second), func(p string) { dirty[p] = true }); err != nil {
+		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
+	}
+	return dirty, ""
+}
+
+// watcherRunning reports whether an agent watch holds the watch lock of
+// state directory dir (probed with a shared lock, which fails while the
+// watcher holds its exclusive one).
+func watcherRunning(dir string) bool {
+	f, err := os.OpenFile(filepath.Join(dir, watchLockName), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		return true
+	}
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
+}
+
+// watchStatus is the watcher part of agent status.
+type watchStatus struct {
+	Ran      bool             `json:"ran"`
+	Running  bool             `json:"running"`
+	Journal  *db.JournalState `json:"journal,omitempty"`
+	Paths    int              `json:"journaled_paths"`
+	Complete bool             `json:"complete"`
+	Why      string           `json:"why,omitempty"` // why the journal is incomplete or unreadable
+}
+
+func readWatchStatus(dir string) watchStatus {
+	var ws watchStatus
+	j, err := db.ReadJournal(filepath.Join(dir, watchJournalName))
+	if errors.Is(err, os.ErrNotExist) {
+		return ws
+	}
+	ws.Ran = true
+	if err != nil {
+		ws.Why = fmt.Sprintf("journal unreadable: %v", err)
+		return ws
+	}
+	defer j.Close()
+	st, n, err := j.State()
+	if err != nil {
+		ws.Why = fmt.Sprintf("journal unreadable: %v", err)
+		return ws
+	}
+	ws.Journal, ws.Paths = &st, n
+	ws.Running = watcherRunning(dir)
+	switch {
+	case !ws.Running:
+		ws.Why = "the watcher stopped"
+	case !st.Overflowed.IsZero():
+		ws.Why = "the event queue overflowed at " + st.Overflowed.Format(time.RFC3339)
+	case st.Full:
+		ws.Why = fmt.Sprintf("the journal reached its bound of %d paths", watchJournalMax)
+	case len(st.Unmarked) > 0:
+		ws.Why = "some file systems are not marked"
+	default:
+		ws.Complete = true
+	}
+	return ws
+}
+
+// writeWatchStatus prints ws as agent status does.
+func writeWatchStatus(w io.Writer, ws watchStatus) {
+	if !ws.Ran {
+		fmt.Fprintln(w, "watch: never ran")
+		return
+	}
+	st := ws.Journal
+	if st == nil {
+		fmt.Fprintf(w, "watch: %s\n", ws.Why)
+		return
+	}
+	running := "not running"
+	if ws.Running {
+		running = fmt.Sprintf("running (pid %d)", st.PID)
+	}
+	fmt.Fprintf(w, "watch: %s, started %s; marked: %s\n", running, st.Started.Local().Format(time.DateTime), strings.Join(st.Marked, " "))
+	for _, u := range st.Unmarked {
+		fmt.Fprintf(w, "watch: not marked: %s\n", u)
+	}
+	complete := "complete since " + st.Started.Local().Format(time.DateTime)
+	if !ws.Complete {
+		complete = "incomplete: " + ws.Why
+	}
+	fmt.Fprintf(w, "watch: %d events, %d queue overflows, journal of %d paths, %s (last written %s)\n",
+		st.Events, st.Overflows, ws.Paths, complete, st.Updated.Local().Format(time.DateTime))
+}

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// watchRig is a tmpfs of the test's own with a baseline of it, and a
+// running agent watch whose stdout lines the test reads.
+type watchRig struct {
+	t          *testing.T
+	dir, mnt   string
+	conf       string
+	cmd        *exec.Cmd
+	mu         sync.Mutex
+	lines      []string
+	stderr     strings.Builder
+	stderrDone chan struct{}
+}
+
+func newWatchRig(t *testing.T) *watchRig {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (fanotify, a tmpfs mount)")
+	}
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("agent-watch-test", mnt, "tmpfs", 0, "size=64m,mode=0755"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	for _, d := range []string{"etc", "bin", "burst"} {
+		os.Mkdir(filepath.Join(mnt, d), 0o755)
+	}
+	for _, f := range []string{"etc/a", "etc/b", "etc/c", "etc/d"} {
+		if err := os.WriteFile(filepath.Join(mnt, f), []byte("content of "+f+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(dir, "agent.conf")
+	writeConf(t, conf, fmt.Sprintf("state_dir=%s/state\nreport_dir=%s/reports\npackage_check=no\nposture_in_report=no\n%s p+i+n+u+g+s+m+c+sha256\n", dir, dir, mnt))
+	if r := agent(t, "--config", conf, "init"); r.code != 0 {
+		t.Fatalf("init: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	return &watchRig{t: t, dir: dir, mnt: mnt, conf: conf}
+}
+
+// start runs agent watch and waits until it has marked the file system.
+func (w *watchRig) start(args ...string) {
+	t := w.t
+	t.Helper()
+	w.cmd = agentCmd(append([]string{"--config", w.conf, "watch", "--quiet", "300ms", "--max-delay", "1s"}, args...)...)
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errp, err := w.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.stop() })
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			w.mu.Lock()
+			w.lines = append(w.lines, sc.Text())
+			w.mu.Unlock()
+		}
+	}()
+	ready := make(chan struct{})
+	w.stderrDone = make(chan struct{})
+	go func() {
+		defer close(w.stderrDone)
+		sc := bufio.NewScanner(errp)
+		for sc.Scan() {
+			w.mu.Lock()
+			w.stderr.WriteString(sc.Text() + "\n")
+			w.mu.Unlock()
+			if strings.HasPrefix(sc.Text(), "agent: watching") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		t.Fatalf("agent watch did not start:\n%s", w.stderr.String())
+	}
+}
+
+func (w *watchRig) stop() {
+	if w.cmd == nil || w.cmd.Process == nil || w.cmd.ProcessState != nil {
+		return
+	}
+	w.cmd.Process.Signal(syscall.SIGTERM)
+	w.cmd.Wait()
+}
+
+// waitLine waits up to 5 s for a line that ends in " PATH CLASS" and
+// returns its change string.
+func (w *watchRig) waitLine(path string) (string, bool) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		for _, l := range w.lines {
+			// TIME CHANGE(18 characters, with blanks) PATH CLASS
+			stamp, rest, ok := strings.Cut(l, " ")
+			if !ok || len(stamp) != len("2006-01-02T15:04:05Z") || len(rest) < 20 {
+				continue
+			}
+			change, rest := rest[:18], rest[19:]
+			if i := strings.LastIndexByte(rest, ' '); i > 0 && rest[:i] == path {
+				w.mu.Unlock()
+				return change, true
+			}
+		}
+		w.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "", false
+}
+
+// checkJSON runs agent check (args: --incremental or none) and returns the
+// change string of each listed path and the notices.
+func (w *watchRig) checkJSON(args ...string) (map[string]string, []string, string) {
+	w.t.Helper()
+	r := agent(w.t, append([]string{"--config", w.conf, "check", "--format", "json"}, args...)...)
+	if r.code&^7 != 0 {
+		w.t.Fatalf("check %v: exit %d\n%s", args, r.code, r.stderr)
+	}
+	var doc struct {
+		Added, Removed, Changed map[string]string
+		Notices                 []string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		w.t.Fatalf("check %v: %v\n%s", args, err, r.stdout)
+	}
+	all := map[string]string{}
+	for _, m := range []map[string]string{doc.Added, doc.Removed, doc.Changed} {
+		for p, s := range m {
+			all[p] = s
+		}
+	}
+	return all, doc.Notices, r.stderr
+}
+
+// TestWatch: each kind of change is reported within 5 s with the change
+// string the check report gives it; a burst of 10,000 writes prints a
+// bounded number of lines and journals every path; check --incremental
+// finds what a full check finds.
+func TestWatch(t *testing.T) {
+	w := newWatchRig(t)
+	w.start()
+	// The journal vouches only for a baseline written while the watcher
+	// ran: before the new one, check --incremental refuses.
+	if _, notices, _ := w.checkJSON("--incremental"); !strings.Contains(strings.Join(notices, "\n"), "after the baseline was written") {
+		t.Errorf("check --incremental with a baseline older than the watcher: %q", notices)
+	}
+	if r := agent(t, "--config", w.conf, "init"); r.code != 0 {
+		t.Fatalf("init: %d\n%s", r.code, r.stderr)
+	}
+	m := w.mnt
+	if err := os.WriteFile(filepath.Join(m, "bin/evil"), []byte("#!/bin/sh\necho pwned\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(m, "etc/a"), []byte("modified\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(m, "etc/b"), filepath.Join(m, "etc/b2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(m, "etc/c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(m, "etc/d"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"bin/evil", "etc/a", "etc/b", "etc/b2", "etc/c", "etc/d"}
+	got := map[string]string{}
+	for _, p := range paths {
+		s, ok := w.waitLine(filepath.Join(m, p))
+		if !ok {
+			w.mu.Lock()
+			t.Fatalf("no finding for %s within 5 s; output:\n%s\nstderr:\n%s", p, strings.Join(w.lines, "\n"), w.stderr.String())
+		}
+		got[filepath.Join(m, p)] = s
+	}
+	full, _, _ := w.checkJSON()
+	for p, s := range got {
+		if full[p] != s {
+			t.Errorf("%s: watch says %q, check says %q", p, s, full[p])
+		}
+	}
+	inc, notices, _ := w.checkJSON("--incremental")
+	if !strings.Contains(strings.Join(notices, "\n"), "incremental check: ") {
+		t.Errorf("check --incremental did not run incrementally: %q", notices)
+	}
+	if fmt.Sprint(inc) != fmt.Sprint(full) {
+		t.Errorf("incremental check found\n%v\nfull check found\n%v", inc, full)
+	}
+
+	// A burst: bounded output, every path journaled.
+	w.mu.Lock()
+	before := len(w.lines)
+	w.mu.Unlock()
+	for i := range 10000 {
+		if err := os.WriteFile(filepath.Join(m, "burst", fmt.Sprintf("f%05d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var ws watchStatus
+	for time.Now().Before(deadline) {
+		r := agent(t, "--config", w.conf, "status", "--json")
+		var st struct{ Watch watchStatus }
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+			t.Fatalf("status --json: %v\n%s", err, r.stdout)
+		}
+		ws = st.Watch
+		if ws.Paths >= 10000+len(paths) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !ws.Running || !ws.Complete || ws.Paths < 10000 {
+		t.Fatalf("after the burst: %+v", ws)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	w.mu.Lock()
+	burst := w.lines[before:]
+	w.mu.Unlock()
+	if len(burst) > 300 {
+		t.Errorf("a burst of 10,000 writes printed %d lines", len(burst))
+	}
+	summary := false
+	for _, l := range burst {
+		if strings.Contains(l, "more changes in this burst") {
+			summary = true
+		}
+	}
+	if !summary {
+		t.Errorf("no summary line for the burst:\n%s", strings.Join(burst, "\n"))
+	}
+	r := agent(t, "--config", w.conf, "status")
+	if !strings.Contains(r.stdout, "watch: running") || !strings.Contains(r.stdout, "complete since") {
+		t.Errorf("status:\n%s", r.stdout)
+	}
+	inc, _, _ = w.checkJSON("--incremental")
+	full, _, _ = w.checkJSON()
+	if fmt.Sprint(inc) != fmt.Sprint(full) || len(full) < 10000 {
+		t.Errorf("after the burst the incremental check found %d changes, the full one %d", len(inc), len(full))
+	}
+
+	// Stopped: the journal is no longer trusted.
+	w.stop()
+	_, notices, stderr := w.checkJSON("--incremental")
+	if !strings.Contains(stderr, "incremental check refused: agent watch is not running") ||
+		!strings.Contains(strings.Join(notices, "\n"), "this is a full check") {
+		t.Errorf("check --incremental without a watcher: %q %q", stderr, notices)
+	}
+}
+
+// TestWatchOverflow stops the watcher while far more events than the
+// kernel's queue holds happen: the next check --incremental falls back to
+// a full check and says why.
+func TestWatchOverflow(t *testing.T) {
+	w := newWatchRig(t)
+	w.start()
+	if err := w.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20000 { // the default queue holds 16384 events
+		if err := os.WriteFile(filepath.Join(w.mnt, "burst", fmt.Sprintf("f%05d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.cmd.Process.Signal(syscall.SIGCONT)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		s := strings.Join(w.lines, "\n")
+		w.mu.Unlock()
+		if strings.Contains(s, "overflow: the kernel's event queue overflowed") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, notices, stderr := w.checkJSON("--incremental")
+	if !strings.Contains(stderr, "incremental check refused: the event queue overflowed") ||
+		!strings.Contains(strings.Join(notices, "\n"), "this is a full check") {
+		w.mu.Lock()
+		t.Errorf("after an overflow: stderr %q notices %q\nwatch output:\n%s", stderr, notices, strings.Join(w.lines, "\n"))
+		w.mu.Unlock()
+	}
+	r := agent(t, "--config", w.conf, "status")
+	if !strings.Contains(r.stdout, "incomplete: the event queue overflowed") {
+		t.Errorf("status after an overflow:\n%s", r.stdout)
+	}
+}
+
+// TestWatchUnavailable: without CAP_SYS_ADMIN agent watch exits 3 and
+// says why.
+func TestWatchUnavailable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the agent as another user")
+	}
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
+	state := filepath.Join(dir, "state")
+	os.Mkdir(state, 0o700)
+	os.Chown(state, 65534, 65534)
+	conf := filepath.Join(dir, "agent.conf")
+	writeConf(t, conf, fmt.Sprintf("state_dir=%s\nreport_dir=%s/reports\npackage_check=no\n%s p+sha256\n", state, state, dir))
+	os.Chmod(conf, 0o644)
+	// The test binary's directory is private: a copy nobody may run.
+	bin := filepath.Join(dir, "agent")
+	data, err := os.ReadFile(agentBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", conf, "watch")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	r := runPrepared(t, cmd)
+	if r.code != exitWatchUnavailable || !strings.Contains(r.stderr, "fanotify is not available") {
+		t.Errorf("watch as nobody: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
