@@ -114,7 +114,9 @@ func EnsureCountersDir(dir string) error {
 // ErrCountersDir or ErrCounterFile. The caller never lets an error change
 // its decision.
 func Count(dir string, uid int, allowed bool, now time.Time) error {
-	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// O_PATH: the directory is not readable by the login user, only
+	// searchable.
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("%w: %s: %w", ErrCountersDir, dir, fs.ErrNotExist)
