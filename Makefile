@@ -75,6 +75,7 @@ demo: build
 #   /etc/logrotate.d/agent                         0644
 #   /etc/apt/apt.conf.d/99agent                    0644  update --packages after every apt run
 #   /lib/systemd/system/agent.service              0644  ExecStart=$(PREFIX)/sbin/agent daemon
+#   /var/lib/agent-sshval/                         1733  directory: sshval's decision counters (root's when run as root)
 # The configs under /etc are never overwritten. The cron file stays out of
 # /etc/cron.d (cronie would run a name like agent.example): copy it there to
 # use cron instead of the daemon, never both. The man page and completion are
@@ -100,6 +101,7 @@ install: build
 	install -D -m 0644 examples/logrotate.d/agent $(DESTDIR)/etc/logrotate.d/agent
 	install -D -m 0644 examples/apt/99agent $(DESTDIR)/etc/apt/apt.conf.d/99agent
 	install -D -m 0644 $(DOCGEN)/agent.service $(DESTDIR)$(UNITDIR)/agent.service
+	install -d -m 1733 $(DESTDIR)/var/lib/agent-sshval
 
 clean:
 	rm -rf bin var

@@ -123,6 +123,12 @@ func TestInstall(t *testing.T) {
 	t.Run("file list", func(t *testing.T) {
 		diffTree(t, tree(t, dest), installed)
 	})
+	t.Run("sshval counters directory", func(t *testing.T) {
+		fi, err := os.Lstat(filepath.Join(dest, "var/lib/agent-sshval"))
+		if err != nil || !fi.IsDir() || fi.Mode()&(fs.ModePerm|fs.ModeSticky) != 0o733|fs.ModeSticky {
+			t.Errorf("var/lib/agent-sshval: %v %v, want a directory 1733", fi, err)
+		}
+	})
 	t.Run("contents", func(t *testing.T) {
 		for inst, src := range map[string]string{
 			"etc/agent/agent.conf":                  "agent.conf",

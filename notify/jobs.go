@@ -390,3 +390,56 @@ func PostureSet(r PostureRun) *Set {
 	s.Set("agent_posture_incomplete", inc)
 	return s
 }
+
+// SSHValUser is the counter file of one login account of agent sshval.
+type SSHValUser struct {
+	User             string // the account's name, or its uid when it has none
+	Allowed, Refused uint64
+	Last             time.Time // zero when none
+}
+
+// SSHValCollect is one collection of the sshval counters directory.
+type SSHValCollect struct {
+	Time  time.Time
+	Users []SSHValUser
+	// Errors counts the files ignored and a directory that is unusable.
+	Errors int
+	// Keep names accounts whose file could not be read this time (busy,
+	// malformed): their series of prev are written again, so a transient
+	// problem does not drop them.
+	Keep []string
+}
+
+// SSHValSet is the sshval job's metrics. agent_sshval_counter_files,
+// agent_sshval_counter_errors and the collection time are always written,
+// so that a host where sshval never ran reads 0 files, not absent.
+func SSHValSet(c SSHValCollect, prev map[string]*dto.MetricFamily) *Set {
+	s := NewSet(JobSSHVal)
+	s.Set("agent_sshval_collect_timestamp_seconds", unix(c.Time))
+	s.Set("agent_sshval_counter_files", float64(len(c.Users)))
+	s.Set("agent_sshval_counter_errors", float64(c.Errors))
+	have := map[string]bool{}
+	for _, u := range c.Users {
+		have[u.User] = true
+		s.Add("agent_sshval_decisions_total", float64(u.Allowed), u.User, "allowed")
+		s.Add("agent_sshval_decisions_total", float64(u.Refused), u.User, "refused")
+		if !u.Last.IsZero() {
+			s.Set("agent_sshval_last_decision_timestamp_seconds", unix(u.Last), u.User)
+		}
+	}
+	for _, user := range c.Keep {
+		if have[user] {
+			continue
+		}
+		have[user] = true
+		for _, verdict := range []string{"allowed", "refused"} {
+			if v, ok := Value(prev, "agent_sshval_decisions_total", "user", user, "verdict", verdict); ok {
+				s.Add("agent_sshval_decisions_total", v, user, verdict)
+			}
+		}
+		if v, ok := Value(prev, "agent_sshval_last_decision_timestamp_seconds", "user", user); ok {
+			s.Set("agent_sshval_last_decision_timestamp_seconds", v, user)
+		}
+	}
+	return s
+}

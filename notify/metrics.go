@@ -27,10 +27,11 @@ const (
 	JobAOE       = "aoe"
 	JobMail      = "mail"
 	JobPosture   = "posture"
+	JobSSHVal    = "sshval"
 )
 
 // Jobs lists every job, in the order agent metrics prints them.
-var Jobs = []string{JobIntegrity, JobRAID, JobAOE, JobMail, JobPosture}
+var Jobs = []string{JobIntegrity, JobRAID, JobAOE, JobMail, JobPosture, JobSSHVal}
 
 // FileMode is the mode of a metrics file: node_exporter runs as its own
 // user and must read it; nothing in it is secret.
@@ -104,6 +105,13 @@ var Families = []Family{
 	{Name: "agent_posture_findings", Help: "Findings of the last agent posture run that are not waived, by kind (mount, executable, process).", Labels: []string{"kind"}},
 	{Name: "agent_posture_waived", Help: "Waived findings of the last agent posture run."},
 	{Name: "agent_posture_incomplete", Help: "1 when the last agent posture run could not check everything."},
+
+	// sshval (collected from the counters directory by agent metrics and the daemon)
+	{Name: "agent_sshval_decisions_total", Help: "Decisions of the agent sshval forced command by login account and verdict (allowed, refused), from its counter file.", Counter: true, Labels: []string{"user", "verdict"}},
+	{Name: "agent_sshval_last_decision_timestamp_seconds", Help: "Last decision of agent sshval for the login account (Unix time).", Labels: []string{"user"}},
+	{Name: "agent_sshval_counter_files", Help: "Counter files read from the sshval counters directory (0: sshval has not run, or counting is off)."},
+	{Name: "agent_sshval_counter_errors", Help: "Counter files ignored (pre-created for another uid, malformed, busy), plus 1 when the counters directory itself is unusable."},
+	{Name: "agent_sshval_collect_timestamp_seconds", Help: "Time the sshval counters were last collected (Unix time)."},
 }
 
 // FamilyNames returns the name of every family, sorted.

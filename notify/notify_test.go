@@ -280,3 +280,53 @@ func TestEventsSyslog(t *testing.T) {
 		t.Errorf("payload %q: %v", pkt[i:], err)
 	}
 }
+
+// TestSSHValSet: the counters become decisions_total by user and verdict;
+// with no counter file the file still holds files 0 and errors 0; an
+// account whose file could not be read keeps its series of the last file.
+func TestSSHValSet(t *testing.T) {
+	m := Metrics{Dir: t.TempDir()}
+	t0 := time.Unix(1_700_000_000, 0)
+	write := func(c SSHValCollect) map[string]*dtoFamilies {
+		t.Helper()
+		if err := m.Update(JobSSHVal, func(prev map[string]*dtoFamilies) *Set { return SSHValSet(c, prev) }); err != nil {
+			t.Fatal(err)
+		}
+		mfs, err := ReadFile(m.Path(JobSSHVal))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mfs
+	}
+	mfs := write(SSHValCollect{Time: t0})
+	for _, n := range []string{"agent_sshval_counter_files", "agent_sshval_counter_errors"} {
+		if v, ok := Value(mfs, n); !ok || v != 0 {
+			t.Errorf("no sshval run: %s = %v %v, want 0", n, v, ok)
+		}
+	}
+	mfs = write(SSHValCollect{Time: t0, Users: []SSHValUser{{User: "backup", Allowed: 5, Refused: 2, Last: t0}, {User: "1234", Refused: 1}}})
+	for _, c := range []struct {
+		user, verdict string
+		want          float64
+	}{{"backup", "allowed", 5}, {"backup", "refused", 2}, {"1234", "allowed", 0}, {"1234", "refused", 1}} {
+		if v, ok := Value(mfs, "agent_sshval_decisions_total", "user", c.user, "verdict", c.verdict); !ok || v != c.want {
+			t.Errorf("%s %s = %v %v, want %v", c.user, c.verdict, v, ok, c.want)
+		}
+	}
+	if mfs["agent_sshval_decisions_total"].GetType().String() != "COUNTER" {
+		t.Errorf("type %v", mfs["agent_sshval_decisions_total"].GetType())
+	}
+	mfs = write(SSHValCollect{Time: t0.Add(time.Minute), Errors: 1, Keep: []string{"backup"}})
+	if v, ok := Value(mfs, "agent_sshval_decisions_total", "user", "backup", "verdict", "refused"); !ok || v != 2 {
+		t.Errorf("kept backup refused = %v %v, want 2", v, ok)
+	}
+	if v, ok := Value(mfs, "agent_sshval_last_decision_timestamp_seconds", "user", "backup"); !ok || v != float64(t0.Unix()) {
+		t.Errorf("kept last decision = %v %v", v, ok)
+	}
+	if _, ok := Value(mfs, "agent_sshval_decisions_total", "user", "1234", "verdict", "refused"); ok {
+		t.Error("an account not kept still has series")
+	}
+	if v, _ := Value(mfs, "agent_sshval_counter_errors"); v != 1 {
+		t.Errorf("errors %v", v)
+	}
+}

@@ -27,3 +27,23 @@ func TestIssue17Options(t *testing.T) {
 		}
 	}
 }
+
+// TestSSHValCountersOption: sshval_counters defaults to the sshval
+// default, takes an absolute clean path or none, and prints back.
+func TestSSHValCountersOption(t *testing.T) {
+	pol, err := Parse(strings.NewReader("/x R\n"), "t.conf", LoadOptions{})
+	if err != nil || pol.Options.SSHValCounters != DefaultSSHValCounters {
+		t.Fatalf("default %q %v", pol.Options.SSHValCounters, err)
+	}
+	for _, good := range []string{"none", "/srv/counters"} {
+		pol, err := Parse(strings.NewReader("sshval_counters="+good+"\n/x R\n"), "t.conf", LoadOptions{})
+		if err != nil || pol.Options.SSHValCounters != good || !strings.Contains(pol.Format(), "sshval_counters="+good) {
+			t.Errorf("%s: %q %v", good, pol.Options.SSHValCounters, err)
+		}
+	}
+	for _, bad := range []string{"rel", "/a/../b", "/", ""} {
+		if _, err := Parse(strings.NewReader("sshval_counters="+bad+"\n/x R\n"), "t.conf", LoadOptions{}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

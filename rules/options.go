@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,6 +25,9 @@ const (
 	DefaultReportFormat    = "plain"
 	DefaultLogLevel        = "warning"
 	DefaultSchedulePosture = "@daily"
+	// DefaultSSHValCounters is the default of sshval_counters, the same
+	// directory as the rules file's counters default (sshval.DefaultCounters).
+	DefaultSSHValCounters = "/var/lib/agent-sshval"
 )
 
 // DefaultPostureTmpDirs are the temp dirs agent posture checks when
@@ -48,6 +52,7 @@ func defaultOptions() Options {
 		ReportLevel:            DefaultReportLevel,
 		LogLevel:               DefaultLogLevel,
 		SchedulePosture:        DefaultSchedulePosture,
+		SSHValCounters:         DefaultSSHValCounters,
 		DatabaseAttrs:          HashAttrs,
 		DatabaseAddMetadata:    true,
 		ReportGrouped:          true,
@@ -436,6 +441,12 @@ var optionDefs = []optionDef{
 			return []string{strconv.Itoa(o.EventsMax)}
 		},
 	},
+	stringOpt("sshval_counters", valRest, func(o *Options) *string { return &o.SSHValCounters }, DefaultSSHValCounters, func(v string) error {
+		if v != "none" && (!strings.HasPrefix(v, "/") || filepath.Clean(v) != v || v == "/") {
+			return fmt.Errorf("%w: sshval_counters must be an absolute, clean directory or none: %q", ErrBadValue, v)
+		}
+		return nil
+	}),
 	// agent posture (README "Hardening checks")
 	pathsOpt("posture_tmp_dirs", func(o *Options) *[]string { return &o.PostureTmpDirs }),
 	pathsOpt("posture_web_roots", func(o *Options) *[]string { return &o.PostureWebRoots }),

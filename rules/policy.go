@@ -99,6 +99,10 @@ type Options struct {
 	MetricsDir string // metrics_dir: node_exporter textfile directory; "" = no metrics
 	Events     string // events: none|syslog|journal|file:PATH; "" = none
 	EventsMax  int    // events_max: events one run sends before the summary; 0 = 100
+	// SSHValCounters is sshval_counters: the directory agent sshval
+	// counts its decisions in (the rules file's counters setting), read
+	// into the metrics; "none" = not collected.
+	SSHValCounters string
 	// agent posture (README "Hardening checks").
 	PostureTmpDirs  []string // posture_tmp_dirs; nil = DefaultPostureTmpDirs
 	PostureWebRoots []string // posture_web_roots

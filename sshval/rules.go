@@ -71,6 +71,14 @@ type Rules struct {
 	Rules []Rule // in file order; Decide tries them in this order
 	Log   string // "log" setting: the decision log file, "" for none
 	File  string // the name errors and decisions cite
+	// Counters is the "counters" setting: the drop directory of the
+	// decision counters (see Count); "" means DefaultCounters and "none"
+	// no counting.
+	Counters string
+	// Events is the "events" setting, the values of agent.conf's events
+	// option (none, syslog, journal, file:PATH): where a refusal is sent
+	// as an sshval.refusal event; "" means none.
+	Events string
 }
 
 // Rule is one block of the rules file.
@@ -144,7 +152,7 @@ type parser struct {
 	cur   *Rule           // open block, nil outside
 	seen  map[string]bool // settings given in the open block
 	names map[string]int  // rule name -> line
-	logAt int
+	top   map[string]int  // top-level setting -> line
 }
 
 func (p *parser) errorf(line int, sentinel error, format string, args ...any) {
@@ -180,7 +188,7 @@ func (p *parser) errorf(line int, sentinel error, format string, args ...any) {
 //	    run /usr/bin/uptime
 //	}
 func ParseRules(r io.Reader, name string) (*Rules, error) {
-	p := &parser{file: name, rules: &Rules{File: name}, names: map[string]int{}}
+	p := &parser{file: name, rules: &Rules{File: name}, names: map[string]int{}, top: map[string]int{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	line := 0
@@ -293,26 +301,49 @@ func (p *parser) finish(line int) {
 	p.rules.Rules = append(p.rules.Rules, *r)
 }
 
-// log FILE (outside blocks)
+// log FILE, counters DIR|none, events SINK (outside blocks)
 func (p *parser) topSetting(line int, w []string) {
-	if w[0] != "log" {
-		p.errorf(line, ErrUnknown, "%q outside a rule block (only log may stand here)", w[0])
+	key := w[0]
+	if key != "log" && key != "counters" && key != "events" {
+		p.errorf(line, ErrUnknown, "%q outside a rule block (only log, counters and events may stand here)", key)
 		return
 	}
-	if p.logAt != 0 {
-		p.errorf(line, ErrDuplicate, "log (first at line %d)", p.logAt)
+	if first, dup := p.top[key]; dup {
+		p.errorf(line, ErrDuplicate, "%s (first at line %d)", key, first)
 		return
 	}
-	p.logAt = line
+	p.top[key] = line
 	if len(w) != 2 {
-		p.errorf(line, ErrValue, "log takes one file name")
+		p.errorf(line, ErrValue, "%s takes one value", key)
 		return
 	}
-	if err := absPath(w[1]); err != nil {
-		p.errorf(line, ErrPath, "log %q: %v", w[1], err)
-		return
+	v := w[1]
+	switch key {
+	case "log":
+		if err := absPath(v); err != nil {
+			p.errorf(line, ErrPath, "log %q: %v", v, err)
+			return
+		}
+		p.rules.Log = v
+	case "counters":
+		if v != "none" {
+			if err := absPath(v); err != nil || v == "/" {
+				p.errorf(line, ErrPath, "counters %q: an absolute, clean directory or none", v)
+				return
+			}
+		}
+		p.rules.Counters = v
+	case "events":
+		file, isFile := strings.CutPrefix(v, "file:")
+		switch {
+		case v == "none", v == "syslog", v == "journal":
+		case isFile && absPath(file) == nil:
+		default:
+			p.errorf(line, ErrValue, "events %q: none, syslog, journal or file:/ABSOLUTE/PATH", v)
+			return
+		}
+		p.rules.Events = v
 	}
-	p.rules.Log = w[1]
 }
 
 // settings every kind accepts, then those of each kind.

@@ -81,6 +81,9 @@ func excludeOwn(pol *rules.Policy) error {
 	if o.MetricsDir != "" {
 		own = append(own, [2]string{o.MetricsDir, "agent metrics_dir"})
 	}
+	if o.SSHValCounters != "none" && o.SSHValCounters != "" {
+		own = append(own, [2]string{o.SSHValCounters, "agent sshval_counters"})
+	}
 	if p, ok := strings.CutPrefix(o.Events, "file:"); ok {
 		own = append(own, [2]string{p, "agent events file"})
 	}

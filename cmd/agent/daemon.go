@@ -42,6 +42,9 @@ const (
 const (
 	schedulePrune = "@daily"
 	scheduleSpool = "@every 15m"
+	// scheduleSSHVal collects the sshval decision counters into
+	// metrics_dir.
+	scheduleSSHVal = "@every 1m"
 )
 
 // jobGrace is how long a job's subprocess has to finish after SIGTERM;
@@ -194,6 +197,7 @@ func (d *daemon) build(pol *rules.Policy) (*cron.Scheduler, error) {
 	}
 	prune, _ := cron.ParseSchedule(schedulePrune)
 	spool, _ := cron.ParseSchedule(scheduleSpool)
+	sshvalSched, _ := cron.ParseSchedule(scheduleSSHVal)
 	s := cron.New(cron.Options{Logger: d.log, OnDone: func(cron.Status) { d.writeStatus() }})
 	for _, j := range []struct {
 		name  string
@@ -205,6 +209,7 @@ func (d *daemon) build(pol *rules.Policy) (*cron.Scheduler, error) {
 		{"posture", posture, d.postureJob},
 		{"prune", prune, d.pruneJob},
 		{"mail-spool", spool, d.spoolJob},
+		{"sshval-metrics", sshvalSched, d.sshvalJob},
 	} {
 		if err := s.Add(j.name, j.sched, j.job); err != nil {
 			return nil, err
@@ -319,6 +324,23 @@ func (d *daemon) pruneJob(ctx context.Context) error {
 	removed, err := report.Prune(o.ReportDir, o.StateDir, o.ReportMaxAge, time.Now(), filepath.Join(o.StateDir, baselineName))
 	d.setResult("prune", fmt.Sprintf("%d removed", len(removed)))
 	return err
+}
+
+// sshvalJob writes agent_sshval.prom from the sshval counters directory
+// (creating that directory when missing).
+func (d *daemon) sshvalJob(ctx context.Context) error {
+	o := d.policy().Options
+	if o.MetricsDir == "" || o.SSHValCounters == "none" {
+		d.setResult("sshval-metrics", "off")
+		return nil
+	}
+	problems := 0
+	collectSSHVal(metricsOf(o), o.SSHValCounters, func(f string, a ...any) {
+		problems++
+		d.log.Warn(fmt.Sprintf(f, a...), "job", "sshval-metrics")
+	})
+	d.setResult("sshval-metrics", fmt.Sprintf("%d problems", problems))
+	return nil
 }
 
 func (d *daemon) spoolJob(ctx context.Context) error {

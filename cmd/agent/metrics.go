@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -20,6 +22,7 @@ import (
 	"opsagent/report"
 	"opsagent/rules"
 	"opsagent/scanner"
+	"opsagent/sshval"
 )
 
 // raidSeenName keeps every RAID controller, array and disk seen, under
@@ -326,7 +329,7 @@ func (a *aoeObserver) poll() {
 func metricsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "metrics",
-		Usage: "print the Prometheus metrics the agent wrote to metrics_dir (all job files merged); --check validates them (exit 0 valid, 1 invalid, 2 none)",
+		Usage: "print the Prometheus metrics the agent wrote to metrics_dir (all job files merged; as root, first collects the sshval counters into agent_sshval.prom); --check validates them (exit 0 valid, 1 invalid, 2 none)",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "check", Usage: "parse every agent_*.prom file as node_exporter would and report problems"},
 			&cli.StringFlag{Name: "dir", Usage: "metrics `DIR` (default: the metrics_dir option)"},
@@ -344,6 +347,11 @@ func metricsCommand() *cli.Command {
 				return fmt.Errorf("%w: metrics_dir is not set in the config (or give --dir)", errConfig)
 			}
 			m := notify.Metrics{Dir: dir}
+			if !c.Bool("check") && os.Geteuid() == 0 {
+				collectSSHVal(m, pol.Options.SSHValCounters, func(format string, args ...any) {
+					fmt.Fprintf(c.App.ErrWriter, "agent: warning: "+format+"\n", args...)
+				})
+			}
 			mfs, rerr := m.ReadAll()
 			if c.Bool("check") {
 				for _, e := range flatten(rerr) {
@@ -391,6 +399,62 @@ func observeDelivery(o rules.Options, spool *report.Spool, deliverErr error, war
 		f.Failures = 1
 	}
 	if err := m.Update(notify.JobMail, func(prev map[string]*dto.MetricFamily) *notify.Set { return notify.MailSet(f, prev) }); err != nil {
+		warn("metrics: %v", err)
+	}
+}
+
+// collectSSHVal reads the counter files agent sshval keeps in dir (the
+// sshval_counters option; "none" is off) and writes agent_sshval.prom.
+// It runs as root: the directory is created 1733 when missing, one with
+// another owner or mode is counted as an error and left alone. Every
+// ignored file is a warning and an error in the metrics; the series of an
+// account whose file cannot be read this time are kept from the last file.
+func collectSSHVal(m notify.Metrics, dir string, warn func(string, ...any)) {
+	if !m.Enabled() || dir == "none" || dir == "" {
+		return
+	}
+	c := notify.SSHValCollect{Time: time.Now()}
+	err := sshval.EnsureCountersDir(dir)
+	var counts []sshval.UserCounts
+	var probs []sshval.CounterProblem
+	if err == nil {
+		counts, probs, err = sshval.ReadCounters(dir)
+	}
+	allPrev := err != nil
+	if err != nil {
+		warn("sshval counters: %v", err)
+		c.Errors++
+	}
+	name := func(uid int) string {
+		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+			return u.Username
+		}
+		return strconv.Itoa(uid)
+	}
+	for _, u := range counts {
+		c.Users = append(c.Users, notify.SSHValUser{User: name(u.UID), Allowed: u.Allowed, Refused: u.Refused, Last: u.Last})
+	}
+	for _, p := range probs {
+		warn("sshval counters: %v", p.Err)
+		c.Errors++
+		if p.UID >= 0 {
+			c.Keep = append(c.Keep, name(p.UID))
+		}
+	}
+	if err := m.Update(notify.JobSSHVal, func(prev map[string]*dto.MetricFamily) *notify.Set {
+		if allPrev {
+			// The directory cannot be read: keep every account's
+			// series rather than make them vanish.
+			for _, mt := range prev["agent_sshval_decisions_total"].GetMetric() {
+				for _, lp := range mt.GetLabel() {
+					if lp.GetName() == "user" {
+						c.Keep = append(c.Keep, lp.GetValue())
+					}
+				}
+			}
+		}
+		return notify.SSHValSet(c, prev)
+	}); err != nil {
 		warn("metrics: %v", err)
 	}
 }

@@ -105,7 +105,7 @@ func TestIssue17NodeExporter(t *testing.T) {
 	conf := filepath.Join(dir, "agent.conf")
 	write(conf, strings.Join([]string{
 		"state_dir=" + filepath.Join(dir, "state"), "metrics_dir=" + metricsDir, "events=file:" + events,
-		"package_check=no", "vblade=" + vblade, "aoe_config=" + exports, "run_dir=" + filepath.Join(dir, "run"),
+		"package_check=no", "sshval_counters=" + filepath.Join(dir, "sshval-counters"), "vblade=" + vblade, "aoe_config=" + exports, "run_dir=" + filepath.Join(dir, "run"),
 		tree + " p+u+g+s+sha256", ""}, "\n"), 0o600)
 
 	if r := agent(t, "--config", conf, "init", "-q"); r.code != 0 {
@@ -246,7 +246,8 @@ func TestIssue17NodeExporter(t *testing.T) {
 
 	// agent metrics prints every job; --check validates them.
 	r := agent(t, "--config", conf, "metrics")
-	if r.code != 0 || !strings.Contains(r.stdout, "agent_integrity_exit_code 7") || !strings.Contains(r.stdout, "agent_aoe_export_up{") {
+	if r.code != 0 || !strings.Contains(r.stdout, "agent_integrity_exit_code 7") || !strings.Contains(r.stdout, "agent_aoe_export_up{") ||
+		(os.Geteuid() == 0 && !strings.Contains(r.stdout, "agent_sshval_counter_files 0\n")) {
 		t.Errorf("agent metrics: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if r := agent(t, "--config", conf, "metrics", "--check"); r.code != 0 {

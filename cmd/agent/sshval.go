@@ -3,14 +3,18 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/user"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"opsagent/notify"
+	"opsagent/report"
 	"opsagent/sshval"
 )
 
@@ -72,6 +76,7 @@ func sshvalForced(c *cli.Context) error {
 	var d sshval.Decision
 	logger := &sshval.Logger{}
 	if err != nil {
+		rules = nil
 		d = sshval.Decision{Command: cmd, Reason: "rules unusable: " + err.Error(), Interactive: strings.TrimSpace(cmd) == ""}
 		if ap, perr := sshval.ClientAddr(env); perr == nil {
 			d.From = ap
@@ -101,6 +106,7 @@ func sshvalForced(c *cli.Context) error {
 			d.Reason = "cannot write the log: " + werr.Error()
 		}
 	}
+	sshvalRecord(d, rules, env.User, logger)
 	if !d.Allow {
 		fmt.Fprintf(c.App.ErrWriter, "sshval: rejected: %s\n", sshval.Escape(d.Reason))
 		return &exitError{code: exitRejected}
@@ -115,6 +121,54 @@ func sshvalForced(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "sshval: cannot run %s: %v\n", d.Argv[0], err)
 	return &exitError{code: exitRejected}
+}
+
+// sshvalRecord counts the final decision d in the counters directory of
+// the rules (the default one when the rules are unusable) and sends a
+// refusal as an sshval.refusal event to the rules' events sink. Neither
+// may change the decision: a counters directory that is set up wrong is
+// one warning line in the log (a missing one is silence: counting is not
+// set up), an events sink this account cannot open (a file:PATH it may not
+// write) is skipped.
+func sshvalRecord(d sshval.Decision, rules *sshval.Rules, login string, logger *sshval.Logger) {
+	if login == "" {
+		login = strconv.Itoa(os.Geteuid())
+	}
+	dir, events := sshval.DefaultCounters, ""
+	if rules != nil {
+		if rules.Counters != "" {
+			dir = rules.Counters
+		}
+		events = rules.Events
+	}
+	if dir != "none" {
+		if err := sshval.Count(dir, os.Geteuid(), d.Allow, time.Now()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			_ = logger.Warn(d.From, "decision not counted (counting is off): "+strings.TrimPrefix(err.Error(), "sshval: "))
+		}
+	}
+	if d.Allow || events == "" || events == "none" {
+		return
+	}
+	host, _ := os.Hostname()
+	ev, err := notify.OpenEvents(events, 1, host)
+	if err != nil {
+		return
+	}
+	from := "unknown"
+	if d.From.IsValid() {
+		from = d.From.Unmap().String()
+	}
+	rule := ""
+	if d.Rule != nil {
+		rule = d.Rule.Name
+	}
+	f := map[string]string{"user": login, "from": from, "command": report.EscapeJSONPath(d.Command),
+		"reason": report.EscapeJSONPath(d.Reason), "rule": rule}
+	if d.Interactive {
+		f["interactive"] = "yes"
+	}
+	_ = ev.Emit(notify.Event{Kind: notify.EventSSHValRefusal, Severity: report.SeverityWarning, Message: sshval.Message(d), Fields: f})
+	_ = ev.Close()
 }
 
 func sshvalTest(c *cli.Context) error {
