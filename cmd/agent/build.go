@@ -44,6 +44,7 @@ var commonPackageFiles = []string{
 	"/usr/share/doc/agent",
 	"/etc/agent",
 	"/etc/logrotate.d/agent",
+	"/var/log/agent",
 }
 
 // printVersion is `agent --version`: the version on the first line (as
