@@ -109,8 +109,8 @@ install: build
 # bytes (SOURCE_DATE_EPOCH is the last commit's time; -trimpath,
 # -buildvcs=false and fixed ldflags for the binary; gzip -n). The binary
 # records the version, the commit and the package format (-X main.*), which
-# `agent --version` prints; a package build also prunes the package's own
-# files from every scan (cmd/agent/build.go).
+# `agent --version` prints. The package's own files are scanned like any
+# other (package provenance explains an upgrade of them).
 HOSTARCH          := $(shell env -u GOARCH $(GO) env GOARCH 2>/dev/null)
 GOARCH            ?= $(HOSTARCH)
 PKGDIR            ?= bin/pkg
