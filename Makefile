@@ -166,7 +166,7 @@ pkg-one:
 			print "[the GNU GPL text that follows here is in /usr/share/common-licenses/]"; exit } { print }' "$$lic"; \
 	  done; } >'$(STAGE)/copyright'
 	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' STAGE='$(STAGE)' PKG_VERSION='$(PKG_VERSION)' \
-	GOARCH='$(GOARCH)' MAINTAINER='$(MAINTAINER)' GOFLAGS= $(GO) tool nfpm package --config packaging/nfpm.yaml \
+	PKG_ARCH='$(GOARCH)' GOARCH='$(HOSTARCH)' MAINTAINER='$(MAINTAINER)' GOFLAGS= $(GO) tool nfpm package --config packaging/nfpm.yaml \
 		--packager '$(FORMAT)' --target '$(TARGET)'
 
 clean:
