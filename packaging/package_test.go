@@ -484,3 +484,49 @@ func lifecycleChild(t *testing.T, work string) {
 		t.Errorf("status after dpkg -P: %q", out)
 	}
 }
+
+// lintianKept are the lintian warnings the .deb keeps on purpose; README.md
+// ("Install from the package") gives the reason for each.
+var lintianKept = []string{
+	"W: agent: non-standard-dir-perm 0700 != 0755 [var/lib/agent/]",
+	"W: agent: non-standard-file-perm 0600 != 0644 [etc/agent/agent.conf]",
+	"W: agent: uses-dpkg-database-directly [usr/sbin/agent]",
+}
+
+// TestLintian: lintian (pedantic) reports no error on the .deb and no
+// warning but the ones README.md lists.
+func TestLintian(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a package; skipped with -short")
+	}
+	lintian, err := exec.LookPath("lintian")
+	if err != nil {
+		t.Skip("lintian is not installed (apt-get install lintian)")
+	}
+	deb := makePackage(t, "deb", t.TempDir())
+	// --fail-on none: a non-zero exit is lintian's own failure; the tags
+	// are judged below.
+	cmd := exec.Command(lintian, "--fail-on", "none", "--pedantic", "--display-info", "--show-overrides",
+		"--tag-display-limit", "0", deb)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("lintian: %v\n%s%s", err, out, stderrOf(err))
+	}
+	t.Logf("lintian:\n%s", out)
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		switch {
+		case strings.HasPrefix(l, "E: "):
+			t.Errorf("lintian error: %s", l)
+		case strings.HasPrefix(l, "W: ") && !slices.Contains(lintianKept, l):
+			t.Errorf("lintian warning that README.md does not list: %s", l)
+		}
+	}
+}
+
+func stderrOf(err error) []byte {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.Stderr
+	}
+	return nil
+}
