@@ -5,7 +5,7 @@ GO      ?= go
 PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  = -s -w -X main.version=$(VERSION)
+LDFLAGS  = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN      = bin/agent
 # Where `make install` puts the man page, the completion and the unit, and
 # where it generates the first two (and the unit with its ExecStart).
