@@ -5,7 +5,7 @@ GO      ?= go
 PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  = -s -w -X main.version=$(VERSION)
+LDFLAGS  = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN      = bin/agent
 # Where `make install` puts the man page, the completion and the unit, and
 # where it generates the first two (and the unit with its ExecStart).
@@ -16,7 +16,7 @@ DOCGEN      ?= bin/doc
 # Short fuzz runs that are part of `make test`.
 FUZZTIME ?= 5s
 
-.PHONY: all build test test-unit fuzz-short fuzz bench bench-go demo install vet clean
+.PHONY: all build test test-unit fuzz-short fuzz bench bench-go demo install vet clean deb rpm
 
 all: build
 
@@ -102,6 +102,74 @@ install: build
 	install -D -m 0644 examples/apt/99agent $(DESTDIR)/etc/apt/apt.conf.d/99agent
 	install -D -m 0644 $(DOCGEN)/agent.service $(DESTDIR)$(UNITDIR)/agent.service
 	install -d -m 1733 $(DESTDIR)/var/lib/agent-sshval
+
+# Packages. `make deb` and `make rpm` write $(PKGDIR)/agent_VERSION_ARCH.deb
+# and $(PKGDIR)/agent-VERSION-1.ARCH.rpm for GOARCH (default: this machine's;
+# GOARCH=arm64 cross-compiles), with the files of `make install PREFIX=/usr`
+# laid out by packaging/nfpm.yaml and its maintainer scripts, built by the
+# nfpm of go.mod's tool block. Reproducible: the same commit gives the same
+# bytes (SOURCE_DATE_EPOCH is the last commit's time; -trimpath,
+# -buildvcs=false and fixed ldflags for the binary; gzip -n). The binary
+# records the version, the commit and the package format (-X main.*), which
+# `agent --version` prints. The package's own files are scanned like any
+# other (package provenance explains an upgrade of them).
+HOSTARCH          := $(shell env -u GOARCH $(GO) env GOARCH 2>/dev/null)
+GOARCH            ?= $(HOSTARCH)
+PKGDIR            ?= bin/pkg
+BASE_VERSION      ?= 0.1.0
+COMMIT            ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# vX.Y.Z at a tag, else BASE_VERSION~gitN.HASH (N commits; sorts before the
+# release BASE_VERSION in dpkg and rpm).
+PKG_VERSION ?= $(shell v=$$(git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null) && echo "$${v\#v}" | tr - + || \
+	echo "$(BASE_VERSION)~git$$(git rev-list --count HEAD 2>/dev/null || echo 0).$$(git rev-parse --short=7 HEAD 2>/dev/null || echo unknown)")
+MAINTAINER  ?= opsagent maintainers <maintainers@opsagent.example>
+RPMARCH      = $(if $(filter amd64,$(GOARCH)),x86_64,$(if $(filter arm64,$(GOARCH)),aarch64,$(GOARCH)))
+PKG_LDFLAGS  = -s -w -X main.version=$(PKG_VERSION) -X main.commit=$(COMMIT)
+DEB          = $(PKGDIR)/agent_$(PKG_VERSION)_$(GOARCH).deb
+RPM          = $(PKGDIR)/agent-$(PKG_VERSION)-1.$(RPMARCH).rpm
+
+deb:
+	$(MAKE) --no-print-directory pkg-one FORMAT=deb TARGET='$(DEB)'
+
+rpm:
+	$(MAKE) --no-print-directory pkg-one FORMAT=rpm TARGET='$(RPM)'
+
+# One package: FORMAT (deb, rpm) into TARGET, staged in STAGE.
+STAGE = $(PKGDIR)/stage-$(FORMAT)-$(GOARCH)
+pkg-one:
+	@test -n '$(FORMAT)' && test -n '$(TARGET)'
+	rm -rf '$(STAGE)'
+	mkdir -p '$(STAGE)/bash-completion' '$(PKGDIR)'
+	CGO_ENABLED=0 GOOS=linux GOARCH='$(GOARCH)' $(GO) build -trimpath -buildvcs=false \
+		-ldflags '$(PKG_LDFLAGS) -X main.packaging=$(FORMAT)' -o '$(STAGE)/agent' ./cmd/agent
+	@# The man page and the completion come from running the binary: a
+	@# host build of it when cross-compiling.
+	set -e; doc='$(STAGE)/agent'; \
+	if [ '$(GOARCH)' != '$(HOSTARCH)' ]; then doc='$(STAGE)/doc-agent'; \
+		CGO_ENABLED=0 GOARCH='$(HOSTARCH)' $(GO) build -trimpath -buildvcs=false \
+			-ldflags '$(PKG_LDFLAGS) -X main.packaging=$(FORMAT)' -o "$$doc" ./cmd/agent; fi; \
+	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' GOARCH='$(HOSTARCH)' $(GO) run ./internal/gendoc \
+		-agent "$$doc" -readme README.md -man '$(STAGE)' -bash '$(STAGE)/bash-completion'
+	gzip -9n <'$(STAGE)/agent.8' >'$(STAGE)/agent.8.gz'
+	{ printf 'agent (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- %s  %s\n\n' \
+		'$(PKG_VERSION)' '$(COMMIT)' '$(MAINTAINER)' "$$(date -u -R -d @'$(SOURCE_DATE_EPOCH)')"; \
+	  cat packaging/changelog; } | gzip -9n >'$(STAGE)/changelog.gz'
+	set -e; { cat packaging/copyright; \
+	  printf '\n==> Go %s (the standard library)\n\n' "$$(GOARCH='$(HOSTARCH)' $(GO) env GOVERSION)"; \
+	  cat "$$(GOARCH='$(HOSTARCH)' $(GO) env GOROOT)/LICENSE"; \
+	  GOARCH='$(HOSTARCH)' $(GO) version -m '$(STAGE)/agent' | awk '$$1 == "dep" { print $$2, $$3 }' | \
+	  while read -r mod ver; do \
+		dir=$$(GOARCH='$(HOSTARCH)' $(GO) list -m -f '{{.Dir}}' "$$mod"); \
+		lic=$$(ls "$$dir"/LICENSE* "$$dir"/License* "$$dir"/COPYING* 2>/dev/null | head -n 1); \
+		test -n "$$lic" || { echo "no license file in $$mod" >&2; exit 1; }; \
+		printf '\n==> %s %s\n\n' "$$mod" "$$ver"; \
+		awk '/^[[:space:]]*GNU (LESSER )?GENERAL PUBLIC LICENSE[[:space:]]*$$/ { \
+			print "[the GNU GPL text that follows here is in /usr/share/common-licenses/]"; exit } { print }' "$$lic"; \
+	  done; } >'$(STAGE)/copyright'
+	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' STAGE='$(STAGE)' PKG_VERSION='$(PKG_VERSION)' \
+	PKG_ARCH='$(GOARCH)' GOARCH='$(HOSTARCH)' MAINTAINER='$(MAINTAINER)' GOFLAGS= $(GO) tool nfpm package --config packaging/nfpm.yaml \
+		--packager '$(FORMAT)' --target '$(TARGET)'
 
 clean:
 	rm -rf bin var

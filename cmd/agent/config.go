@@ -65,7 +65,10 @@ func loadPolicy(c *cli.Context) (*rules.Policy, error) {
 // excludeOwn prunes what the agent writes from every scan, so that it never
 // reports its own files: state_dir (baselines, lock, temp files, mail spool,
 // daemon and RAID state), report_dir, run_dir, the report_url files and the
-// decision log of the default sshval rules. The baseline itself is vouched
+// decision log of the default sshval rules. The agent's own package files
+// (/usr/sbin/agent, /etc/agent, ...) are scanned like any other: a package
+// upgrade explains their changes (provenance class package), a trojaned
+// binary is a package-mismatch. The baseline itself is vouched
 // for by the BLAKE3 digest every report prints, not by the scan.
 func excludeOwn(pol *rules.Policy) error {
 	o := pol.Options
