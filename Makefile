@@ -165,7 +165,9 @@ pkg-one:
 		test -n "$$lic" || { echo "no license file in $$mod" >&2; exit 1; }; \
 		printf '\n==> %s %s\n\n' "$$mod" "$$ver"; \
 		awk '/^[[:space:]]*GNU (LESSER )?GENERAL PUBLIC LICENSE[[:space:]]*$$/ { \
-			print "[the GNU GPL text that follows here is in /usr/share/common-licenses/]"; exit } { print }' "$$lic"; \
+			print "[the GNU GPL text that follows here is in /usr/share/common-licenses/]"; exit } \
+			/^[[:space:]]*Apache License[[:space:]]*$$/ { \
+			print "Apache License 2.0: the text is in /usr/share/common-licenses/Apache-2.0"; exit } { print }' "$$lic"; \
 	  done; } >'$(STAGE)/copyright'
 	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' STAGE='$(STAGE)' PKG_VERSION='$(PKG_VERSION)' \
 	PKG_ARCH='$(GOARCH)' GOARCH='$(HOSTARCH)' MAINTAINER='$(MAINTAINER)' GOFLAGS= $(GO) tool nfpm package --config packaging/nfpm.yaml \
