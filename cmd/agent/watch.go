@@ -151,10 +151,7 @@ func runWatch(c *cli.Context) error {
 	}
 	lock, err := db.LockFile(filepath.Join(o.StateDir, watchLockName))
 	if err != nil {
-		if errors.Is(err, db.ErrLocked) {
-			return fmt.Errorf("%w: agent watch already runs for %s: %w", errUsage, o.StateDir, err)
-		}
-		return err
+		return fmt.Errorf("agent watch for %s: %w", o.StateDir, err)
 	}
 	defer lock.Unlock()
 	targets, fp, err := watchTargets(pol)
