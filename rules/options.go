@@ -454,6 +454,7 @@ var optionDefs = []optionDef{
 	stringOpt("posture_schedule", valRest, func(o *Options) *string { return &o.SchedulePosture }, DefaultSchedulePosture, notEmpty("posture_schedule")),
 	stringOpt("posture_in_report", valRest, func(o *Options) *string { return &o.PostureInReport }, "",
 		oneOf("posture_in_report (last, run or no)", "last", "run", "no")),
+	stringOpt("watch", valRest, func(o *Options) *string { return &o.Watch }, "", oneOf("watch (yes or no)", "yes", "no")),
 }
 
 // pathsOpt is an option whose value is a blank-separated list of absolute

@@ -113,6 +113,9 @@ type Options struct {
 	// newest kept posture report; "" means last), "run" (a check now) or
 	// "no".
 	PostureInReport string
+	// Watch is watch: "yes" makes agent daemon run agent watch and
+	// restart it when it dies; "" or "no" does not.
+	Watch string
 
 	// more AIDE options, kept so that Format reproduces them
 	NumWorkersPercent           int     // num_workers given as "N%"; 0 = not given as a percentage

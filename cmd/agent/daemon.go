@@ -116,6 +116,7 @@ func runDaemon(c *cli.Context) error {
 
 	ctx := c.Context
 	aoeDone := d.startAOE(ctx, pol)
+	watchDone := d.startWatch(ctx, pol)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -135,6 +136,7 @@ func runDaemon(c *cli.Context) error {
 			}
 			cancel()
 			<-aoeDone
+			<-watchDone
 			d.writeStatus()
 			d.syslog(report.SeverityNotice, "daemon stopped")
 			d.log.Info("daemon stopped")

@@ -2,16 +2,20 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -502,4 +506,85 @@ func writeWatchStatus(w io.Writer, ws watchStatus) {
 	}
 	fmt.Fprintf(w, "watch: %d events, %d queue overflows, journal of %d paths, %s (last written %s)\n",
 		st.Events, st.Overflows, ws.Paths, complete, st.Updated.Local().Format(time.DateTime))
+}
+
+// startWatch runs agent watch as a child of the daemon when the watch
+// option is yes, restarting it (after 1 s, doubling up to a minute) when
+// it dies, until ctx ends. Its findings and messages go to the daemon's
+// log. Where fanotify is unavailable (exit 3) it says so once and the
+// scheduled scans go on without it. The returned channel closes when the
+// child is gone.
+func (d *daemon) startWatch(ctx context.Context, pol *rules.Policy) <-chan struct{} {
+	done := make(chan struct{})
+	if pol.Options.Watch != "yes" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		delay := time.Second
+		for ctx.Err() == nil {
+			start := time.Now()
+			cmd := exec.CommandContext(ctx, d.exe, append(d.baseArgs(), "watch")...)
+			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+			cmd.WaitDelay = jobGrace
+			var errText lineLog
+			cmd.Stdout = &lineLog{log: func(l string) { d.log.Warn("watch: "+l, "job", "watch") }}
+			errText.log = func(l string) { d.log.Info("watch: "+l, "job", "watch") }
+			cmd.Stderr = &errText
+			err := cmd.Run()
+			var ee *exec.ExitError
+			code := -1
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if code == exitWatchUnavailable {
+				msg := "agent watch is unavailable here, scheduled scans go on without it: " + strings.TrimSpace(errText.all.String())
+				d.log.Warn(msg)
+				d.syslog(report.SeverityWarning, msg)
+				return
+			}
+			d.log.Warn("agent watch stopped; restarting it", "err", err, "in", delay)
+			d.syslog(report.SeverityWarning, fmt.Sprintf("agent watch stopped (%v); restarting it", err))
+			if time.Since(start) > 10*time.Minute {
+				delay = time.Second
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, time.Minute)
+		}
+	}()
+	return done
+}
+
+// lineLog passes every complete line written to it to log, and keeps
+// the first 4 KiB of text (for the message of a child that failed).
+type lineLog struct {
+	log     func(string)
+	partial []byte
+	all     strings.Builder
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	if l.all.Len() < 4096 {
+		l.all.Write(p[:min(len(p), 4096)])
+	}
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if line := string(l.partial[:i]); line != "" {
+			l.log(line)
+		}
+		l.partial = l.partial[i+1:]
+	}
+	return len(p), nil
 }

@@ -348,3 +348,46 @@ func TestWatchUnavailable(t *testing.T) {
 		t.Errorf("watch as nobody: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestDaemonWatch: with watch=yes the daemon runs agent watch, logs its
+// findings, restarts it when it dies and stops it with itself.
+func TestDaemonWatch(t *testing.T) {
+	w := newWatchRig(t)
+	b, err := os.ReadFile(w.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConf(t, w.conf, "watch=yes\nschedule_check=@yearly\nschedule_raid=@yearly\nposture_schedule=@yearly\naoe_config="+filepath.Join(w.dir, "vbladed.conf")+"\n"+string(b))
+	d := startDaemon(t, nil, "--config", w.conf, "daemon")
+	if !waitUntil(15*time.Second, func() bool { return strings.Contains(d.log.String(), "agent: watching") }) {
+		t.Fatalf("the daemon did not start agent watch; output:\n%s", d.log)
+	}
+	planted := filepath.Join(w.mnt, "bin", "planted")
+	if err := os.WriteFile(planted, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !waitUntil(5*time.Second, func() bool { return logLine(d.log.String(), planted, "unexplained") != "" }) {
+		t.Fatalf("no finding for %s in the daemon's log within 5 s:\n%s", planted, d.log)
+	}
+	// A watcher that dies is restarted.
+	// The child runs with the daemon's copy of the config and its
+	// state_dir on the command line.
+	pids := procsMentioning(t, filepath.Join(w.dir, "state"))
+	var child int
+	for _, p := range pids {
+		if p != d.cmd.Process.Pid {
+			child = p
+		}
+	}
+	if child == 0 {
+		t.Fatalf("no agent watch child among %v", pids)
+	}
+	syscall.Kill(child, syscall.SIGKILL)
+	if !waitUntil(10*time.Second, func() bool { return strings.Count(d.log.String(), "agent: watching") >= 2 }) {
+		t.Fatalf("agent watch was not restarted; output:\n%s", d.log)
+	}
+	d.stop(t)
+	for _, p := range procsMentioning(t, filepath.Join(w.dir, "state")) {
+		t.Errorf("pid %d still runs after the daemon stopped", p)
+	}
+}

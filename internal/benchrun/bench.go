@@ -66,8 +66,8 @@ type config struct {
 	// upgrade touches the first PkgCount packages with PkgMinFiles
 	// regular files under /usr.
 	Pkg bool
-	// Only runs one group of rows alone (BENCH_ONLY): "pkg" or
-	// "posture"; "" runs everything.
+	// Only runs one group of rows alone (BENCH_ONLY): "pkg", "posture"
+	// or "watch"; "" runs everything.
 	Only        string
 	PkgAdmin    string
 	PkgHost     string
@@ -166,12 +166,15 @@ type results struct {
 	PostRows    []*row // agent posture on a large temp dir (postureBench)
 	PostChecks  []check
 	PostNote    string
+	WatchRows   []*row // check --incremental against check (watchBench)
+	WatchChecks []check
+	WatchNotes  []string
 	Notes       []string
 }
 
 // row returns the named row, nil when absent.
 func (r *results) row(name string) *row {
-	for _, x := range append(append(append(slices.Clip(r.Rows), r.Synth...), r.PkgRows...), r.PostRows...) {
+	for _, x := range append(append(append(append(slices.Clip(r.Rows), r.Synth...), r.PkgRows...), r.PostRows...), r.WatchRows...) {
 		if x.Name == name {
 			return x
 		}
@@ -253,6 +256,13 @@ func bench(ctx context.Context, cfg config) (*results, error) {
 		}
 		return res, nil
 	}
+	if cfg.Only == "watch" {
+		res.notef("BENCH_ONLY=watch: only the watch rows ran")
+		if err := watchBench(ctx, cfg, res, agentArgs, logf); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	if cfg.Only == "pkg" {
 		res.notef("BENCH_ONLY=pkg: only the package rows ran")
 		if err := packageBench(ctx, cfg, res, agentArgs, logf); err != nil {
@@ -286,6 +296,9 @@ func bench(ctx context.Context, cfg config) (*results, error) {
 		}
 	}
 	if err := postureBench(ctx, cfg, res, logf); err != nil {
+		return nil, err
+	}
+	if err := watchBench(ctx, cfg, res, agentArgs, logf); err != nil {
 		return nil, err
 	}
 	if cfg.MFiles > 0 {

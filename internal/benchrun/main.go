@@ -47,6 +47,7 @@
 //	BENCH_PKG=0        skip the package rows
 //	BENCH_ONLY=pkg     run the package rows only (no aide, floors or synthetic tree)
 //	BENCH_ONLY=posture run the posture rows only (no /usr copy either)
+//	BENCH_ONLY=watch   run the watch rows only (agent watch, check --incremental against check)
 //
 // Missing aide or b3sum skips their rows with a note; find, xargs and
 // md5sum are required. The exit status is 0 when the measurements ran, even
@@ -124,7 +125,7 @@ func run(ctx context.Context) (err error) {
 	// end (everything but bench.md); BENCH_TREE is never among them.
 	tree := os.Getenv("BENCH_TREE")
 	created := []string{"mfiles", "conf", "logs", "aide", "probe", "state-md5", "state-blake3", "state-mfiles",
-		"root", "state-pkg-baseline", "state-pkg-check", "state-pkg-update", "posture-tmp", "state-posture"}
+		"root", "state-pkg-baseline", "state-pkg-check", "state-pkg-update", "posture-tmp", "state-posture", "state-watch"}
 	userDir := os.Getenv("BENCH_DIR")
 	if dir := userDir; dir != "" {
 		if cfg.Dir, err = filepath.Abs(dir); err == nil {
@@ -159,8 +160,8 @@ func run(ctx context.Context) (err error) {
 	}()
 
 	switch {
-	case cfg.Only != "" && cfg.Only != "pkg" && cfg.Only != "posture":
-		return fmt.Errorf("BENCH_ONLY=%s: want pkg or posture", cfg.Only)
+	case cfg.Only != "" && cfg.Only != "pkg" && cfg.Only != "posture" && cfg.Only != "watch":
+		return fmt.Errorf("BENCH_ONLY=%s: want pkg, posture or watch", cfg.Only)
 	case cfg.Only == "posture":
 		// No tree: the posture rows make their own temp dir.
 	case tree != "":

@@ -125,6 +125,12 @@ func (r *results) writeText(w io.Writer) error {
 		b.WriteString("\n")
 		writeAligned(&b, checkTable(r.PostChecks))
 	}
+	if len(r.WatchRows) > 0 {
+		b.WriteString("\nwatch rows: " + strings.Join(r.WatchNotes, "\n") + "\n")
+		writeAligned(&b, rowTable(r.WatchRows))
+		b.WriteString("\n")
+		writeAligned(&b, checkTable(r.WatchChecks))
+	}
 	if len(r.Synth) > 0 {
 		b.WriteString("\n" + r.synthHeader() + "\n")
 		writeAligned(&b, rowTable(r.Synth))
@@ -170,6 +176,15 @@ func (r *results) writeMarkdown(w io.Writer) error {
 		writeMarkdownTable(&b, rowTable(r.PostRows))
 		b.WriteString("\n")
 		writeMarkdownTable(&b, checkTable(r.PostChecks))
+	}
+	if len(r.WatchRows) > 0 {
+		for _, n := range r.WatchNotes {
+			b.WriteString("\n- " + mdEscape(n))
+		}
+		b.WriteString("\n\n")
+		writeMarkdownTable(&b, rowTable(r.WatchRows))
+		b.WriteString("\n")
+		writeMarkdownTable(&b, checkTable(r.WatchChecks))
 	}
 	if len(r.Synth) > 0 {
 		b.WriteString("\n" + mdEscape(r.synthHeader()) + ".\n\n")
