@@ -528,6 +528,9 @@ func (d *daemon) startWatch(ctx context.Context, pol *rules.Policy) <-chan struc
 			cmd := exec.CommandContext(ctx, d.exe, append(d.baseArgs(), "watch")...)
 			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 			cmd.WaitDelay = jobGrace
+			// A daemon killed outright must not leave a watcher holding
+			// watch.lock against the next daemon's.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 			var errText lineLog
 			cmd.Stdout = &lineLog{log: func(l string) { d.log.Warn("watch: "+l, "job", "watch") }}
 			errText.log = func(l string) { d.log.Info("watch: "+l, "job", "watch") }
