@@ -120,8 +120,13 @@ func statusCommand() *cli.Command {
 }
 
 // daemonRunning reports whether a daemon holds state_dir's lock.
-func daemonRunning(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, daemonPidName))
+func daemonRunning(dir string) bool { return lockHeld(filepath.Join(dir, daemonPidName)) }
+
+// lockHeld reports whether a process holds an exclusive flock on the file
+// at path, probed with a shared lock that fails while it does. A missing
+// file is no holder; a symlink is never followed.
+func lockHeld(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"opsagent/db"
 	"opsagent/posture"
@@ -424,18 +423,7 @@ func (r *integrityRun) journalTrust(base *db.Baseline) (map[string]bool, string)
 // watcherRunning reports whether an agent watch holds the watch lock of
 // state directory dir (probed with a shared lock, which fails while the
 // watcher holds its exclusive one).
-func watcherRunning(dir string) bool {
-	f, err := os.OpenFile(filepath.Join(dir, watchLockName), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return true
-	}
-	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return false
-}
+func watcherRunning(dir string) bool { return lockHeld(filepath.Join(dir, watchLockName)) }
 
 // watchStatus is the watcher part of agent status.
 type watchStatus struct {
