@@ -45,6 +45,10 @@ type JournalState struct {
 	Events     uint64    `json:"events"`
 	Overflows  uint64    `json:"overflows"`
 	Updated    time.Time `json:"updated"`
+	// Synced is when the watcher last answered a sync request (SIGUSR1
+	// from check --incremental): every event the kernel had queued by
+	// then is journaled.
+	Synced time.Time `json:"synced,omitzero"`
 }
 
 // Journal is the open journal file.

@@ -15,6 +15,7 @@ const (
 	DefaultReportMaxAge    = 2160 * time.Hour
 	DefaultScheduleCheck   = "@weekly"
 	DefaultCheckMode       = "check"
+	DefaultFullCheckEvery  = 7 * 24 * time.Hour
 	DefaultScheduleRAID    = "@daily"
 	DefaultRAIDAlertRepeat = 24 * time.Hour
 	DefaultAOEConfig       = "/etc/vbladed.conf"
@@ -42,6 +43,7 @@ func defaultOptions() Options {
 		ReportMaxAge:           DefaultReportMaxAge,
 		ScheduleCheck:          DefaultScheduleCheck,
 		CheckMode:              DefaultCheckMode,
+		FullCheckEvery:         DefaultFullCheckEvery,
 		ScheduleRAID:           DefaultScheduleRAID,
 		RAIDAlertRepeat:        DefaultRAIDAlertRepeat,
 		AOEConfig:              DefaultAOEConfig,
@@ -378,7 +380,8 @@ var optionDefs = []optionDef{
 	stringOpt("smtp_ca_file", valRest, func(o *Options) *string { return &o.SMTPCAFile }, "", notEmpty("smtp_ca_file")),
 	stringOpt("sendmail", valRest, func(o *Options) *string { return &o.Sendmail }, "", nil),
 	stringOpt("schedule_check", valRest, func(o *Options) *string { return &o.ScheduleCheck }, DefaultScheduleCheck, notEmpty("schedule_check")),
-	stringOpt("check_mode", valRest, func(o *Options) *string { return &o.CheckMode }, DefaultCheckMode, oneOf("check_mode", "check", "update")),
+	stringOpt("check_mode", valRest, func(o *Options) *string { return &o.CheckMode }, DefaultCheckMode, oneOf("check_mode", "check", "full", "update", "incremental")),
+	durationOpt("full_check_every", func(o *Options) *time.Duration { return &o.FullCheckEvery }, DefaultFullCheckEvery),
 	stringOpt("schedule_raid", valRest, func(o *Options) *string { return &o.ScheduleRAID }, DefaultScheduleRAID, notEmpty("schedule_raid")),
 	durationOpt("raid_alert_repeat", func(o *Options) *time.Duration { return &o.RAIDAlertRepeat }, DefaultRAIDAlertRepeat),
 	stringOpt("aoe_config", valRest, func(o *Options) *string { return &o.AOEConfig }, DefaultAOEConfig, notEmpty("aoe_config")),

@@ -63,13 +63,16 @@ type Options struct {
 	SMTPCAFile       string // smtp_ca_file: PEM CAs trusted to verify the SMTP server
 	Sendmail         string
 	ScheduleCheck    string // default @weekly
-	CheckMode        string // check|update, default check
-	ScheduleRAID     string // default @daily
-	RAIDAlertRepeat  time.Duration
-	AOEConfig        string // default /etc/vbladed.conf
-	Vblade           string
-	Nice             int    // default 19
-	IONice           string // default idle
+	CheckMode        string // check (or full)|update|incremental, default check
+	// FullCheckEvery is full_check_every: check --incremental runs a full
+	// check instead once the last one is this old (0: never forced).
+	FullCheckEvery  time.Duration
+	ScheduleRAID    string // default @daily
+	RAIDAlertRepeat time.Duration
+	AOEConfig       string // default /etc/vbladed.conf
+	Vblade          string
+	Nice            int    // default 19
+	IONice          string // default idle
 
 	// AIDE options honoured by the agent
 	ReportURLs               []string

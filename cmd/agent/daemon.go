@@ -295,14 +295,19 @@ func (d *daemon) baseArgs() []string {
 // no baseline yet, with --mail.
 func (d *daemon) integrityJob(ctx context.Context) error {
 	pol := d.policy()
-	mode := pol.Options.CheckMode
-	if mode == "" {
-		mode = "check"
+	args := []string{"check"}
+	switch pol.Options.CheckMode {
+	case "update":
+		args = []string{"update"}
+	case "incremental":
+		// A full check when the journal is not trusted or the last full
+		// one is full_check_every old (check --incremental decides).
+		args = []string{"check", "--incremental"}
 	}
 	if _, err := os.Stat(filepath.Join(pol.Options.StateDir, baselineName)); errors.Is(err, fs.ErrNotExist) {
-		mode = "init"
+		args = []string{"init"}
 	}
-	return d.runJob(ctx, "integrity", append(d.baseArgs(), mode, "--mail"))
+	return d.runJob(ctx, "integrity", append(append(d.baseArgs(), args...), "--mail"))
 }
 
 // postureJob runs the hardening checks, mailing their findings.

@@ -126,9 +126,6 @@ type integrityRun struct {
 	// not move (update --packages); reused counts them.
 	reuse  bool
 	reused int
-	// dirty holds the paths the watch journal has since the baseline
-	// (check --incremental): always rehashed.
-	dirty map[string]bool
 	// The package records for provenance, opened once (packageDB).
 	pkgDB  pkgdb.DB
 	pkgWhy string
@@ -282,9 +279,6 @@ func (r *integrityRun) scanInto(kind string, baseline *db.Baseline) (*db.Writer,
 		// did not move keeps its baseline entry unread. Nothing new is
 		// accepted that way: the next full check rehashes it.
 		opts.Reuse = func(e *scanner.Entry) bool {
-			if r.dirty[e.Path] {
-				return false
-			}
 			old, err := baseline.Get(e.Path)
 			return err == nil && old.Err == "" && old.Type == e.Type && old.Inode == e.Inode && old.Dev == e.Dev &&
 				old.Size == e.Size && old.Mtime == e.Mtime && old.Ctime == e.Ctime && old.Mode == e.Mode
@@ -340,6 +334,7 @@ func (r *integrityRun) initBaseline() error {
 		w.Abort()
 		return err
 	}
+	r.writeFullCheck(r.start)
 	rep := r.newReport("init")
 	if prevErr != nil {
 		n := fmt.Sprintf("the previous baseline was unreadable (%v); it is kept unchanged as %s", prevErr, kept)
@@ -388,13 +383,15 @@ func (r *integrityRun) check(update bool) error {
 	}
 	var incremental string
 	if r.c.Bool("incremental") {
-		dirty, why := r.journalTrust(old)
-		if why != "" {
-			incremental = "incremental check refused: " + why + "; this is a full check"
-			fmt.Fprintf(r.stderr, "agent: %s\n", incremental)
-		} else {
-			r.reuse, r.dirty = true, dirty
+		if update {
+			return fmt.Errorf("%w: --incremental goes with check only", errUsage)
 		}
+		dirty, since, why := r.journalTrust(old)
+		if why == "" {
+			return r.incrementalCheck(old, dirty, since)
+		}
+		incremental = "incremental check refused: " + why + "; this is a full check"
+		fmt.Fprintf(r.stderr, "agent: %s\n", incremental)
 	}
 	w, problems, stats, err := r.scanInto(kind, old)
 	if err != nil {
@@ -409,6 +406,9 @@ func (r *integrityRun) check(update bool) error {
 		w.Abort()
 		return err
 	}
+	if r.limit == nil && !r.reuse {
+		r.writeFullCheck(r.start)
+	}
 	cur, err := db.Open(last)
 	if err != nil {
 		return err
@@ -419,9 +419,6 @@ func (r *integrityRun) check(update bool) error {
 	rep.BaselineDigest = r.digest(base)
 	rep.MetadataOnly = int(stats.MetadataOnly)
 	rep.Problems = problems
-	if r.dirty != nil {
-		incremental = fmt.Sprintf("incremental check: %d files rehashed (%d paths in the watch journal), %d files whose inode, size, times and mode did not move were stat'ed only", stats.FilesHashed, len(r.dirty), r.reused)
-	}
 	if incremental != "" {
 		rep.Notices = append(rep.Notices, incremental)
 	}

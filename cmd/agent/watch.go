@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path"
 	"path/filepath"
 	"sort"
@@ -191,16 +192,17 @@ func runWatch(c *cli.Context) error {
 	fmt.Fprintf(r.stderr, "agent: watching %s\n", strings.Join(st.Marked, " "))
 	out := bufio.NewWriter(r.stdout)
 	wt := &watcher{r: r, w: w, st: &st, jpath: jpath, out: out, maxLines: c.Int("max-lines"), pending: map[string]time.Time{}}
+	// check --incremental asks with SIGUSR1 for every event queued so
+	// far to be journaled before it reads the journal (watchSync).
+	syncReq := make(chan os.Signal, 1)
+	signal.Notify(syncReq, syscall.SIGUSR1)
+	defer signal.Stop(syncReq)
 	quiet, maxDelay := c.Duration("quiet"), c.Duration("max-delay")
 	var first, last time.Time
-	for {
-		if r.ctx.Err() != nil {
-			// Stopping: what was read is journaled and reported.
-			return wt.flush()
-		}
-		evs, overflow, err := w.Read(200)
+	read := func(timeoutMS int) (int, bool, error) {
+		evs, overflow, err := w.Read(timeoutMS)
 		if err != nil && !errors.Is(err, watch.ErrRecord) {
-			return err
+			return 0, false, err
 		}
 		if err != nil {
 			fmt.Fprintf(r.stderr, "agent: warning: %v\n", err)
@@ -221,12 +223,58 @@ func runWatch(c *cli.Context) error {
 			wt.pending[p] = now
 			last = now
 		}
+		return len(evs), overflow, nil
+	}
+	for {
+		if r.ctx.Err() != nil {
+			// Stopping: what was read is journaled and reported.
+			return wt.flush()
+		}
+		select {
+		case <-syncReq:
+			// Drain what the kernel holds, then journal it; the
+			// findings are printed with the burst as usual.
+			for range 1000 {
+				n, _, err := read(0)
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					break
+				}
+			}
+			if err := wt.sync(); err != nil {
+				return err
+			}
+		default:
+		}
+		_, overflow, err := read(200)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
 		if len(wt.pending) > 0 && (now.Sub(last) >= quiet || now.Sub(first) >= maxDelay) || overflow {
 			if err := wt.flush(); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// sync journals the pending paths without reporting them (flush does
+// that later) and stamps the state Synced, which watchSync waits for.
+func (wt *watcher) sync() error {
+	wt.st.Events, wt.st.Overflows = wt.w.Events, wt.w.Overflows
+	wt.st.Synced = time.Now()
+	j, err := db.OpenJournal(wt.jpath)
+	if err != nil {
+		return err
+	}
+	_, err = j.Record(wt.pending, wt.st, watchJournalMax)
+	if cerr := j.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // watchedPath maps a host path of an event to the scanned namespace and
@@ -380,44 +428,88 @@ func (r *integrityRun) compareBatch(base *db.Baseline, batch map[string]time.Tim
 
 // journalTrust says why the dirty-path journal cannot stand in for a full
 // read of the tree ("" when it can) and returns the paths it holds since
-// the baseline was written.
-func (r *integrityRun) journalTrust(base *db.Baseline) (map[string]bool, string) {
+// the baseline was written, and since when it is complete.
+func (r *integrityRun) journalTrust(base *db.Baseline) (map[string]bool, time.Time, string) {
 	dir := r.pol.Options.StateDir
-	j, err := db.ReadJournal(filepath.Join(dir, watchJournalName))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, "there is no journal: agent watch has not run"
+	jpath := filepath.Join(dir, watchJournalName)
+	state := func() (db.JournalState, string) {
+		j, err := db.ReadJournal(jpath)
+		if errors.Is(err, os.ErrNotExist) {
+			return db.JournalState{}, "there is no journal: agent watch has not run"
+		}
+		if err != nil {
+			return db.JournalState{}, fmt.Sprintf("the journal cannot be read: %v", err)
+		}
+		defer j.Close()
+		st, _, err := j.State()
+		if err != nil {
+			return st, fmt.Sprintf("the journal cannot be read: %v", err)
+		}
+		return st, ""
 	}
-	if err != nil {
-		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
-	}
-	defer j.Close()
-	st, _, err := j.State()
-	if err != nil {
-		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
+	st, why := state()
+	if why != "" {
+		return nil, time.Time{}, why
 	}
 	if !watcherRunning(dir) {
-		return nil, "agent watch is not running, so the journal may miss changes"
+		return nil, time.Time{}, "agent watch is not running, so the journal may miss changes"
 	}
-	created := base.Meta().Created
-	switch {
-	case !st.Overflowed.IsZero():
-		return nil, fmt.Sprintf("the event queue overflowed at %s and events were lost", st.Overflowed.Format(time.RFC3339))
-	case st.Full:
-		return nil, fmt.Sprintf("the journal reached its bound of %d paths", watchJournalMax)
-	case len(st.Unmarked) > 0:
-		return nil, "some file systems are not watched: " + strings.Join(st.Unmarked, "; ")
-	case st.Started.After(created):
-		return nil, fmt.Sprintf("agent watch started at %s, after the baseline was written (%s): changes in between are not journaled",
-			st.Started.Format(time.RFC3339), created.Format(time.RFC3339))
+	m := base.Meta()
+	if why := trustState(st, m.Created); why != "" {
+		return nil, time.Time{}, why
+	}
+	if m.RulesDigest != r.pol.Digest {
+		return nil, time.Time{}, "the rules changed since the baseline was written"
+	}
+	if every := r.pol.Options.FullCheckEvery; every > 0 {
+		last := r.lastFullCheck()
+		if last.IsZero() {
+			return nil, time.Time{}, "no full check is on record"
+		}
+		if ago := time.Since(last); ago >= every {
+			return nil, time.Time{}, fmt.Sprintf("the last full check was at %s, full_check_every is %s", last.Format(time.RFC3339), every)
+		}
 	}
 	if _, fp, err := watchTargets(r.pol); err != nil || fp != st.Mounts {
-		return nil, "a watched file system was mounted, unmounted or remounted since agent watch started"
+		return nil, time.Time{}, "a watched file system was mounted, unmounted or remounted since agent watch started"
+	}
+	if err := watchSync(dir, st, 5*time.Second); err != nil {
+		return nil, time.Time{}, err.Error()
+	}
+	j, err := db.ReadJournal(jpath)
+	if err != nil {
+		return nil, time.Time{}, fmt.Sprintf("the journal cannot be read: %v", err)
+	}
+	defer j.Close()
+	st, _, err = j.State()
+	if err != nil {
+		return nil, time.Time{}, fmt.Sprintf("the journal cannot be read: %v", err)
+	}
+	if why := trustState(st, m.Created); why != "" {
+		return nil, time.Time{}, why
 	}
 	dirty := map[string]bool{}
-	if err := j.Dirty(created.Add(-2*time.Second), func(p string) { dirty[p] = true }); err != nil {
-		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
+	if err := j.Dirty(m.Created.Add(-2*time.Second), func(p string) { dirty[p] = true }); err != nil {
+		return nil, time.Time{}, fmt.Sprintf("the journal cannot be read: %v", err)
 	}
-	return dirty, ""
+	return dirty, st.Started, ""
+}
+
+// trustState says why a journal in state st does not cover everything
+// since created ("" when it does).
+func trustState(st db.JournalState, created time.Time) string {
+	switch {
+	case !st.Overflowed.IsZero():
+		return fmt.Sprintf("the event queue overflowed at %s and events were lost", st.Overflowed.Format(time.RFC3339))
+	case st.Full:
+		return fmt.Sprintf("the journal reached its bound of %d paths", watchJournalMax)
+	case len(st.Unmarked) > 0:
+		return "some file systems are not watched: " + strings.Join(st.Unmarked, "; ")
+	case st.Started.After(created):
+		return fmt.Sprintf("agent watch started at %s, after the baseline was written (%s): changes in between are not journaled",
+			st.Started.Format(time.RFC3339), created.Format(time.RFC3339))
+	}
+	return ""
 }
 
 // watcherRunning reports whether an agent watch holds the watch lock of

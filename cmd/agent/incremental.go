@@ -1,0 +1,318 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"opsagent/db"
+	"opsagent/internal/atomicfile"
+	"opsagent/report"
+	"opsagent/rules"
+	"opsagent/scanner"
+)
+
+// fullCheckName records when the tree was last read in full (init, a
+// full check or update): check --incremental gives way to a full check
+// once that is full_check_every ago.
+const fullCheckName = "last-full-check"
+
+// incScope is what check --incremental reads: the journaled paths and
+// their directories, and in full the trees of the journaled directories
+// that are new, gone or replaced (a directory created, moved or removed:
+// the events on what is below it may never have been journaled).
+type incScope struct {
+	want      map[string]bool // paths rescanned one by one
+	trees     map[string]bool // directories rescanned with everything below
+	ancestors map[string]bool // directories on the way to a wanted path
+	old       map[string]*scanner.Entry
+}
+
+func (s *incScope) inTree(p string) bool {
+	for d := p; ; d = path.Dir(d) {
+		if s.trees[d] {
+			return true
+		}
+		if d == "/" {
+			return false
+		}
+	}
+}
+
+func (s *incScope) wanted(p string) bool { return s.want[p] || s.inTree(p) }
+func (s *incScope) enter(d string) bool  { return s.ancestors[d] || s.inTree(d) }
+
+// newIncScope loads the baseline entries of the dirty paths, decides
+// which journaled directories are rescanned as whole trees, and loads
+// the baseline's entries below those.
+func newIncScope(old *db.Baseline, dirty map[string]bool, root string) (*incScope, error) {
+	s := &incScope{want: map[string]bool{}, trees: map[string]bool{}, ancestors: map[string]bool{}, old: map[string]*scanner.Entry{}}
+	add := func(p string) {
+		s.want[p] = true
+		for d := path.Dir(p); p != "/" && !s.ancestors[d]; d = path.Dir(d) {
+			s.ancestors[d] = true
+			if d == "/" {
+				break
+			}
+		}
+	}
+	for p := range dirty {
+		add(p)
+		if p != "/" {
+			// A change to a name changes its directory (times, links).
+			add(path.Dir(p))
+		}
+	}
+	for p := range s.want {
+		o, err := old.Get(p)
+		switch {
+		case errors.Is(err, db.ErrNotFound):
+			o = nil
+		case err != nil:
+			return nil, err
+		default:
+			s.old[p] = o
+		}
+		if !dirty[p] {
+			continue
+		}
+		var st syscall.Stat_t
+		onDisk := syscall.Lstat(filepath.Join(root, p), &st) == nil
+		isDir := onDisk && st.Mode&syscall.S_IFMT == syscall.S_IFDIR
+		wasDir := o != nil && o.Type == rules.TypeDir
+		if (isDir || wasDir) && !(isDir && wasDir && o.Inode == st.Ino && o.Dev == uint64(st.Dev)) {
+			s.trees[p] = true
+		}
+	}
+	// Only the outermost trees: one inside another is read with it.
+	for d := range s.trees {
+		if d != "/" && s.inTreeAbove(d) {
+			delete(s.trees, d)
+		}
+	}
+	for d := range s.trees {
+		if err := old.EachUnder(d, func(e *scanner.Entry) error {
+			s.old[e.Path] = e
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// inTreeAbove reports whether a directory strictly above d is a tree.
+func (s *incScope) inTreeAbove(d string) bool {
+	for p := path.Dir(d); ; p = path.Dir(p) {
+		if s.trees[p] {
+			return true
+		}
+		if p == "/" {
+			return false
+		}
+	}
+}
+
+// incrementalCheck is check --incremental with a journal it trusts: it
+// rescans (and rehashes) the journaled paths, their directories and the
+// journaled directory trees that are new or replaced, takes every other
+// entry from the baseline unread, and writes last-check.db as a copy of
+// the baseline amended with what it found, so that accept works as after
+// a full check. It costs O(changes): nothing else of the tree is read.
+func (r *integrityRun) incrementalCheck(old *db.Baseline, dirty map[string]bool, complete time.Time) error {
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	root := r.pol.Options.RootPrefix
+	if root == "" {
+		root = "/"
+	}
+	s, err := newIncScope(old, dirty, root)
+	if err != nil {
+		return err
+	}
+	opts := r.scanOptions()
+	limit := opts.Limit
+	opts.Limit = func(p string) bool { return s.wanted(p) && (limit == nil || limit(p)) }
+	opts.Enter = s.enter
+	opts.Uncompress = true
+	opts.BaselineSize = func(p string) (int64, bool) {
+		if e, ok := s.old[p]; ok {
+			return e.Size, true
+		}
+		return 0, false
+	}
+	if !r.c.Bool("no-nice") {
+		if err := lowerPriority(r.pol.Options.Nice, r.pol.Options.IONice); err != nil {
+			r.log.Warn("cannot lower the scan's priority", "err", err)
+		}
+	}
+	var (
+		scanned  []*scanner.Entry
+		problems []report.Problem
+	)
+	stats, err := scanner.Scan(r.ctx, r.pol, opts, func(e *scanner.Entry) error {
+		if e.Err != "" {
+			problems = append(problems, report.Problem{Path: e.Path, Err: e.Err})
+		}
+		scanned = append(scanned, e)
+		return nil
+	})
+	r.obs.stats = stats
+	if err != nil {
+		if r.ctx.Err() != nil {
+			return fmt.Errorf("%w: scan stopped, the baseline is unchanged", errInterrupted)
+		}
+		return err
+	}
+	seen := make(map[string]bool, len(scanned))
+	var pairs []scanner.Pair
+	for _, e := range scanned {
+		seen[e.Path] = true
+		if o := s.old[e.Path]; scanner.Differ(o, e) {
+			pairs = append(pairs, scanner.Pair{Old: o, New: e})
+		}
+	}
+	for p, o := range s.old {
+		if !seen[p] && (r.limit == nil || r.limit.MatchString(p)) {
+			pairs = append(pairs, scanner.Pair{Old: o})
+		}
+	}
+	sort.Slice(pairs, func(i, j int) bool { return scanner.KeyLess(pairPath(pairs[i]), pairPath(pairs[j])) })
+
+	// last-check.db: the baseline amended with every differing pair.
+	w, err := old.Amend(r.pol.Options.StateDir, r.meta("check"))
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	entries := int(old.Meta().Entries)
+	for _, p := range pairs {
+		switch {
+		case p.New != nil:
+			if p.Old == nil {
+				entries++
+			}
+			err = w.Put(p.New)
+		default:
+			entries--
+			err = w.Delete(p.Old.Path)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := w.Commit(r.path(lastCheckName), db.CommitOptions{}); err != nil {
+		return err
+	}
+
+	base := r.path(baselineName)
+	rep := r.newReport("check")
+	rep.Baseline = base
+	rep.BaselineDigest = r.digest(base)
+	rep.MetadataOnly = int(stats.MetadataOnly)
+	rep.Problems = problems
+	rep.Total = entries
+	r.addChanges(rep, pairs, old.Meta().Created, true)
+	trees := make([]string, 0, len(s.trees))
+	for d := range s.trees {
+		trees = append(trees, d)
+	}
+	sort.Strings(trees)
+	treeText := ""
+	if len(trees) > 0 {
+		treeText = fmt.Sprintf(", %d directory trees read in full (new, moved or removed directories: %s)", len(trees), strings.Join(firstN(trees, 5), " "))
+	}
+	rep.Notices = append(rep.Notices, fmt.Sprintf("incremental check: %d paths in the watch journal since the baseline; %d entries rescanned and %d files rehashed%s; the other %d entries are taken from the baseline unread (the journal is complete since %s; a full check reads them all)",
+		len(dirty), len(scanned), stats.FilesHashed, treeText, max(0, entries-len(scanned)), complete.Format(time.RFC3339)))
+	r.addPosture(rep)
+	if err := r.emitReport(rep); err != nil {
+		return err
+	}
+	return r.outcome(rep)
+}
+
+// firstN is the first n of list, with "..." for the rest.
+func firstN(list []string, n int) []string {
+	if len(list) <= n {
+		return list
+	}
+	return append(append([]string{}, list[:n]...), "...")
+}
+
+// watchSync asks the watcher (SIGUSR1) to journal every event the kernel
+// has queued, and waits until it says it has (JournalState.Synced): a
+// change made just before check --incremental must be in the journal it
+// reads. The pid is taken as the watcher's only when the watch lock is
+// held and the process's command line is an agent watch.
+func watchSync(dir string, st db.JournalState, timeout time.Duration) error {
+	if st.PID <= 0 || !isWatchProcess(st.PID) {
+		return fmt.Errorf("process %d is not an agent watch", st.PID)
+	}
+	asked := time.Now()
+	if err := syscall.Kill(st.PID, syscall.SIGUSR1); err != nil {
+		return fmt.Errorf("cannot signal agent watch (pid %d): %w", st.PID, err)
+	}
+	deadline := asked.Add(timeout)
+	for {
+		time.Sleep(20 * time.Millisecond)
+		j, err := db.ReadJournal(filepath.Join(dir, watchJournalName))
+		if err != nil {
+			return err
+		}
+		now, _, err := j.State()
+		j.Close()
+		if err != nil {
+			return err
+		}
+		if !now.Synced.Before(asked) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("agent watch (pid %d) did not journal its queued events within %s", st.PID, timeout)
+		}
+	}
+}
+
+// isWatchProcess reports whether pid runs "agent ... watch".
+func isWatchProcess(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	if len(args) < 2 {
+		return false
+	}
+	for _, a := range args[1:] {
+		if a == "watch" {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFullCheck records that the tree was read in full at t.
+func (r *integrityRun) writeFullCheck(t time.Time) {
+	if err := atomicfile.WriteFile(r.path(fullCheckName), []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+		r.warn("cannot record the time of this full read: %v", err)
+	}
+}
+
+// lastFullCheck is when the tree was last read in full; zero when that is
+// not on record.
+func (r *integrityRun) lastFullCheck() time.Time {
+	b, err := os.ReadFile(r.path(fullCheckName))
+	if err == nil {
+		if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b))); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}
