@@ -190,7 +190,7 @@ func TestOptions(t *testing.T) {
 		}
 		o := p.Options
 		if o.StateDir != "/var/lib/agent" || o.ReportDir != "/var/lib/agent/reports" || o.ReportMaxAge != 2160*time.Hour ||
-			o.ScheduleCheck != "@weekly" || o.CheckMode != "check" || o.ScheduleRAID != "@daily" ||
+			o.ScheduleCheck != "@weekly" || o.CheckMode != "check" || o.FullCheckEvery != 7*24*time.Hour || o.ScheduleRAID != "@daily" ||
 			o.RAIDAlertRepeat != 24*time.Hour || o.AOEConfig != "/etc/vbladed.conf" || o.Nice != 19 ||
 			o.IONice != "idle" || o.RunDir != "/run/agent" || o.MailClean || o.DatabaseAttrs != HashAttrs ||
 			!o.ReportGrouped || !o.ReportSummarizeChanges || o.ReportLevel != "changed_attributes" {
@@ -209,6 +209,7 @@ smtp_password_file=/etc/agent/pw
 sendmail=/usr/sbin/sendmail
 schedule_check=0 3 * * *   # nightly
 check_mode=update
+full_check_every=3d
 schedule_raid=@hourly
 raid_alert_repeat=12h
 aoe_config=/etc/vb.conf
@@ -241,7 +242,7 @@ database_in=file:/var/lib/aide/aide.db
 		if o.StateDir != "/srv/agent" || o.ReportDir != "/srv/agent/reports" || o.ReportMaxAge != 30*24*time.Hour ||
 			!reflect.DeepEqual(o.MailTo, []string{"a@example.org", "b@example.org"}) || o.MailFrom != "agent@example.org" ||
 			o.SMTPURL != "smtps://mail.example.org:465" || o.SMTPUser != "u" || o.SMTPPasswordFile != "/etc/agent/pw" ||
-			o.Sendmail != "/usr/sbin/sendmail" || o.ScheduleCheck != "0 3 * * *" || o.CheckMode != "update" ||
+			o.Sendmail != "/usr/sbin/sendmail" || o.ScheduleCheck != "0 3 * * *" || o.CheckMode != "update" || o.FullCheckEvery != 72*time.Hour ||
 			o.ScheduleRAID != "@hourly" || o.RAIDAlertRepeat != 12*time.Hour || o.AOEConfig != "/etc/vb.conf" ||
 			o.Vblade != "/usr/sbin/vblade" || o.Nice != 10 || o.IONice != "best-effort:7" || !o.MailClean || o.RunDir != "/run/x" {
 			t.Errorf("agent options = %+v", o)
@@ -254,7 +255,7 @@ database_in=file:/var/lib/aide/aide.db
 			o.ReportForceAttrs != groupR || o.RootPrefix != "/mnt" || o.ConfigVersion != "v 1" {
 			t.Errorf("aide options = %+v", o)
 		}
-		if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "test.conf:33: database_in") {
+		if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "test.conf:34: database_in") {
 			t.Errorf("Warnings = %q, want one database_in notice", p.Warnings)
 		}
 	})

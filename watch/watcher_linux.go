@@ -37,6 +37,7 @@ type Mark struct {
 // not safe for concurrent use, except Close.
 type Watcher struct {
 	fd     int
+	wake   int // eventfd: Wake makes a waiting Read return
 	self   int32
 	marks  []Mark
 	mounts map[[2]int32]int // fsid → an O_PATH descriptor on that file system
@@ -70,7 +71,12 @@ func Open(paths []string, queueUnlimited bool) (*Watcher, error) {
 		}
 		return nil, fmt.Errorf("%w: fanotify_init: %v", ErrUnavailable, err)
 	}
-	w := &Watcher{fd: fd, self: int32(os.Getpid()), mounts: map[[2]int32]int{}, dirs: map[string]string{}, buf: make([]byte, 256<<10)}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch: eventfd: %w", err)
+	}
+	w := &Watcher{fd: fd, wake: wake, self: int32(os.Getpid()), mounts: map[[2]int32]int{}, dirs: map[string]string{}, buf: make([]byte, 256<<10)}
 	for _, p := range paths {
 		w.marks = append(w.marks, w.mark(p))
 	}
@@ -117,8 +123,22 @@ func (w *Watcher) mark(p string) Mark {
 // Marks lists the file systems Open marked and the ones it could not.
 func (w *Watcher) Marks() []Mark { return w.marks }
 
+// Wake makes a Read that waits (now or next) return at once; it is safe
+// to call from another goroutine while Read runs.
+func (w *Watcher) Wake() {
+	var one [8]byte
+	one[0] = 1 // any non-zero count wakes poll, whatever the byte order
+	if w.wake >= 0 {
+		unix.Write(w.wake, one[:])
+	}
+}
+
 // Close releases the group and its marks.
 func (w *Watcher) Close() error {
+	if w.wake >= 0 {
+		unix.Close(w.wake)
+		w.wake = -1
+	}
 	for _, fd := range w.mounts {
 		unix.Close(fd)
 	}
@@ -131,7 +151,7 @@ func (w *Watcher) Close() error {
 // true when the kernel said it lost events (then the caller must not
 // trust its picture any more). A nil slice and no error is a timeout.
 func (w *Watcher) Read(timeoutMS int) (evs []Event, overflow bool, err error) {
-	pfd := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}}
+	pfd := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}, {Fd: int32(w.wake), Events: unix.POLLIN}}
 	n, err := unix.Poll(pfd, timeoutMS)
 	if err != nil {
 		if errors.Is(err, unix.EINTR) {
@@ -139,7 +159,11 @@ func (w *Watcher) Read(timeoutMS int) (evs []Event, overflow bool, err error) {
 		}
 		return nil, false, fmt.Errorf("watch: poll: %w", err)
 	}
-	if n == 0 {
+	if pfd[1].Revents&unix.POLLIN != 0 {
+		var b [8]byte
+		unix.Read(w.wake, b[:])
+	}
+	if n == 0 || pfd[0].Revents&unix.POLLIN == 0 {
 		return nil, false, nil
 	}
 	k, err := unix.Read(w.fd, w.buf)

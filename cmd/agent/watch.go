@@ -194,9 +194,27 @@ func runWatch(c *cli.Context) error {
 	wt := &watcher{r: r, w: w, st: &st, jpath: jpath, out: out, maxLines: c.Int("max-lines"), pending: map[string]time.Time{}}
 	// check --incremental asks with SIGUSR1 for every event queued so
 	// far to be journaled before it reads the journal (watchSync).
-	syncReq := make(chan os.Signal, 1)
-	signal.Notify(syncReq, syscall.SIGUSR1)
-	defer signal.Stop(syncReq)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	syncReq := make(chan struct{}, 1)
+	stopSigs, sigsDone := make(chan struct{}), make(chan struct{})
+	defer func() { close(stopSigs); <-sigsDone }() // before w.Close
+	go func() {
+		defer close(sigsDone)
+		for {
+			select {
+			case <-sigs:
+				select {
+				case syncReq <- struct{}{}:
+				default:
+				}
+				w.Wake()
+			case <-stopSigs:
+				return
+			}
+		}
+	}()
 	quiet, maxDelay := c.Duration("quiet"), c.Duration("max-delay")
 	var first, last time.Time
 	read := func(timeoutMS int) (int, bool, error) {

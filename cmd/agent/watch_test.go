@@ -279,6 +279,119 @@ func TestWatch(t *testing.T) {
 	}
 }
 
+// TestWatchIncremental: check --incremental, run at once after the
+// changes (the watcher journals its queue when asked), finds what a full
+// check finds, for directories created, removed, moved and replaced too;
+// it gives way to a full check when the last one is full_check_every old
+// and when the rules changed.
+func TestWatchIncremental(t *testing.T) {
+	w := newWatchRig(t)
+	m := w.mnt
+	for _, d := range []string{"tree/a/b", "gone/x/y", "moved/z"} {
+		if err := os.MkdirAll(filepath.Join(m, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"tree/a/b/f", "gone/x/y/f", "gone/g", "moved/z/f", "moved/m", "etc/hard"} {
+		if err := os.WriteFile(filepath.Join(m, f), []byte(f+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.start()
+	if r := agent(t, "--config", w.conf, "init"); r.code != 0 {
+		t.Fatalf("init: %d\n%s", r.code, r.stderr)
+	}
+	compare := func(step string) {
+		t.Helper()
+		inc, notices, stderr := w.checkJSON("--incremental")
+		if !strings.Contains(strings.Join(notices, "\n"), "incremental check: ") {
+			t.Fatalf("%s: check --incremental did not run incrementally: %q %s", step, notices, stderr)
+		}
+		full, _, _ := w.checkJSON()
+		if fmt.Sprint(inc) != fmt.Sprint(full) {
+			t.Errorf("%s: incremental check found\n%v\nfull check found\n%v", step, inc, full)
+		}
+		if len(full) == 0 {
+			t.Errorf("%s: no changes found", step)
+		}
+	}
+	// No waiting between the change and the check.
+	if err := os.WriteFile(filepath.Join(m, "etc/a"), []byte("changed just now\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compare("a file changed just before the check")
+
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"a new directory tree", func() error {
+			if err := os.MkdirAll(filepath.Join(m, "new/deep/er"), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(m, "new/deep/er/planted"), []byte("#!/bin/sh\n"), 0o755)
+		}},
+		{"a directory tree removed", func() error { return os.RemoveAll(filepath.Join(m, "gone")) }},
+		{"a directory tree moved", func() error { return os.Rename(filepath.Join(m, "moved"), filepath.Join(m, "bin/moved")) }},
+		{"a directory replaced", func() error {
+			if err := os.RemoveAll(filepath.Join(m, "tree/a")); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Join(m, "tree/a/b"), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(m, "tree/a/b/f"), []byte("other\n"), 0o644)
+		}},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		compare(st.name)
+	}
+	// A new hard link: the kernel reports the new name, not the link
+	// count and ctime of the old one (README: what an incremental check
+	// leaves to the full one). The new name is found; the old name's
+	// change is the only difference.
+	if err := os.Link(filepath.Join(m, "etc/hard"), filepath.Join(m, "bin/hard")); err != nil {
+		t.Fatal(err)
+	}
+	inc, _, _ := w.checkJSON("--incremental")
+	full, _, _ := w.checkJSON()
+	if inc[filepath.Join(m, "bin/hard")] == "" || full[filepath.Join(m, "etc/hard")] == "" {
+		t.Errorf("hard link: incremental %v, full %v", inc, full)
+	}
+	delete(full, filepath.Join(m, "etc/hard"))
+	if fmt.Sprint(inc) != fmt.Sprint(full) {
+		t.Errorf("hard link: incremental check found\n%v\nfull check found\n%v", inc, full)
+	}
+
+	// The last full check is full_check_every old: a full check instead.
+	old := time.Now().Add(-8 * 24 * time.Hour).UTC().Format(time.RFC3339Nano)
+	if err := os.WriteFile(filepath.Join(w.dir, "state", fullCheckName), []byte(old+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, notices, stderr := w.checkJSON("--incremental")
+	if !strings.Contains(stderr, "incremental check refused: the last full check was at") ||
+		!strings.Contains(strings.Join(notices, "\n"), "this is a full check") {
+		t.Errorf("check --incremental 8 days after a full check: %q %q", stderr, notices)
+	}
+	// That full check counts: the next one is incremental again.
+	if _, notices, _ := w.checkJSON("--incremental"); !strings.Contains(strings.Join(notices, "\n"), "incremental check: ") {
+		t.Errorf("check --incremental after a full check: %q", notices)
+	}
+
+	// Other rules than the baseline's: a full check.
+	conf, err := os.ReadFile(w.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConf(t, w.conf, strings.Replace(string(conf), "+sha256", "+sha512", 1))
+	if _, _, stderr := w.checkJSON("--incremental"); !strings.Contains(stderr, "incremental check refused: the rules changed") {
+		t.Errorf("check --incremental with other rules: %q", stderr)
+	}
+}
+
 // TestWatchOverflow stops the watcher while far more events than the
 // kernel's queue holds happen: the next check --incremental falls back to
 // a full check and says why.
@@ -357,10 +470,17 @@ func TestDaemonWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeConf(t, w.conf, "watch=yes\nschedule_check=@yearly\nschedule_raid=@yearly\nposture_schedule=@yearly\naoe_config="+filepath.Join(w.dir, "vbladed.conf")+"\n"+string(b))
+	writeConf(t, w.conf, "watch=yes\ncheck_mode=incremental\nschedule_check=@every 2s\nschedule_raid=@yearly\nposture_schedule=@yearly\naoe_config="+filepath.Join(w.dir, "vbladed.conf")+"\n"+string(b))
 	d := startDaemon(t, nil, "--config", w.conf, "daemon")
 	if !waitUntil(15*time.Second, func() bool { return strings.Contains(d.log.String(), "agent: watching") }) {
 		t.Fatalf("the daemon did not start agent watch; output:\n%s", d.log)
+	}
+	// check_mode = incremental: the job runs check --incremental, which
+	// refuses the baseline written before the watcher started.
+	if !waitUntil(15*time.Second, func() bool {
+		return strings.Contains(d.log.String(), "incremental check refused: agent watch started at")
+	}) {
+		t.Fatalf("the integrity job did not run check --incremental; output:\n%s", d.log)
 	}
 	planted := filepath.Join(w.mnt, "bin", "planted")
 	if err := os.WriteFile(planted, []byte("#!/bin/sh\n"), 0o755); err != nil {
