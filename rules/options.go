@@ -16,6 +16,7 @@ const (
 	DefaultScheduleCheck   = "@weekly"
 	DefaultCheckMode       = "check"
 	DefaultFullCheckEvery  = 7 * 24 * time.Hour
+	DefaultWatchMailEvery  = 15 * time.Minute
 	DefaultScheduleRAID    = "@daily"
 	DefaultRAIDAlertRepeat = 24 * time.Hour
 	DefaultAOEConfig       = "/etc/vbladed.conf"
@@ -44,6 +45,8 @@ func defaultOptions() Options {
 		ScheduleCheck:          DefaultScheduleCheck,
 		CheckMode:              DefaultCheckMode,
 		FullCheckEvery:         DefaultFullCheckEvery,
+		WatchMail:              "digest",
+		WatchMailEvery:         DefaultWatchMailEvery,
 		ScheduleRAID:           DefaultScheduleRAID,
 		RAIDAlertRepeat:        DefaultRAIDAlertRepeat,
 		AOEConfig:              DefaultAOEConfig,
@@ -458,6 +461,9 @@ var optionDefs = []optionDef{
 	stringOpt("posture_in_report", valRest, func(o *Options) *string { return &o.PostureInReport }, "",
 		oneOf("posture_in_report (last, run or no)", "last", "run", "no")),
 	stringOpt("watch", valRest, func(o *Options) *string { return &o.Watch }, "", oneOf("watch (yes or no)", "yes", "no")),
+	stringOpt("watch_mail", valRest, func(o *Options) *string { return &o.WatchMail }, "digest",
+		oneOf("watch_mail (immediate, digest or no)", "immediate", "digest", "no")),
+	durationOpt("watch_mail_every", func(o *Options) *time.Duration { return &o.WatchMailEvery }, DefaultWatchMailEvery),
 }
 
 // pathsOpt is an option whose value is a blank-separated list of absolute

@@ -119,6 +119,11 @@ type Options struct {
 	// Watch is watch: "yes" makes agent daemon run agent watch and
 	// restart it when it dies; "" or "no" does not.
 	Watch string
+	// WatchMail is watch_mail: how agent watch mails its findings
+	// (with mail_to set): "immediate" (one mail a burst), "digest" (one
+	// mail every WatchMailEvery with what came up since) or "no".
+	WatchMail      string
+	WatchMailEvery time.Duration
 
 	// more AIDE options, kept so that Format reproduces them
 	NumWorkersPercent           int     // num_workers given as "N%"; 0 = not given as a percentage

@@ -98,18 +98,29 @@ func (r *integrityRun) mailError(what string, runErr error) {
 func (r *integrityRun) deliver(cfg report.MailConfig, msg []byte) {
 	ctx, cancel := r.mailContext()
 	defer cancel()
-	spool := mailSpool(r.pol.Options, r.log)
+	deliverMail(ctx, r.pol.Options, cfg, msg, r.log, r.stderr, r.warn)
+}
+
+// deliverMail sends msg or spools it in state_dir/spool, counts the
+// outcome for the metrics (observeDelivery, with warn for its own
+// problems), and says on stderr, whatever --quiet, when the mail did not
+// leave: a report nobody receives must be seen.
+func deliverMail(ctx context.Context, o rules.Options, cfg report.MailConfig, msg []byte, logger *slog.Logger, stderr io.Writer, warn func(string, ...any)) {
+	spool := mailSpool(o, logger)
 	spooled, err := report.Deliver(ctx, cfg, spool, msg)
-	observeDelivery(r.pol.Options, spool, err, r.warn)
-	if err == nil {
-		return
+	observeDelivery(o, spool, err, warn)
+	switch {
+	case err == nil:
+	case spooled != "":
+		fmt.Fprintf(stderr, "agent: warning: mail not delivered (%v); spooled as %s, retried by the next run and by 'agent mail flush'\n", err, spooled)
+	default:
+		fmt.Fprintf(stderr, "agent: warning: mail not delivered and not spooled: %v\n", err)
 	}
-	if spooled != "" {
-		// Not subject to --quiet: a report that did not leave must be seen.
-		fmt.Fprintf(r.stderr, "agent: warning: mail not delivered (%v); spooled as %s, retried by the next run and by 'agent mail flush'\n", err, spooled)
-		return
-	}
-	fmt.Fprintf(r.stderr, "agent: warning: mail not delivered and not spooled: %v\n", err)
+}
+
+// stderrWarn is a warn function printing on w.
+func stderrWarn(w io.Writer) func(string, ...any) {
+	return func(format string, args ...any) { fmt.Fprintf(w, "agent: warning: "+format+"\n", args...) }
 }
 
 // flushSpool retries spooled mail when mail is configured; runs that send

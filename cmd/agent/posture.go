@@ -128,14 +128,7 @@ func postureMail(c *cli.Context, pol *rules.Policy, rep *posture.Report, text []
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 5*time.Minute)
 	defer cancel()
-	spool := mailSpool(pol.Options, cliLogger(c, 0))
-	spooled, err := report.Deliver(ctx, cfg, spool, msg)
-	observeDelivery(pol.Options, spool, err, func(format string, args ...any) {
-		fmt.Fprintf(c.App.ErrWriter, "agent: warning: "+format+"\n", args...)
-	})
-	if err != nil {
-		fmt.Fprintf(c.App.ErrWriter, "agent: warning: mail not delivered (%v); spooled as %s\n", err, spooled)
-	}
+	deliverMail(ctx, pol.Options, cfg, msg, cliLogger(c, 0), c.App.ErrWriter, stderrWarn(c.App.ErrWriter))
 }
 
 // postureConfig turns the posture options into a posture.Config; the

@@ -166,14 +166,7 @@ func raidAlert(c *cli.Context, o *rules.Policy, rep *raidcheck.Report, text []by
 			}
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 5*time.Minute)
 			defer cancel()
-			spool := mailSpool(o.Options, cliLogger(c, 0))
-			spooled, derr := report.Deliver(ctx, cfg, spool, msg)
-			observeDelivery(o.Options, spool, derr, func(format string, args ...any) {
-				fmt.Fprintf(c.App.ErrWriter, "agent: warning: "+format+"\n", args...)
-			})
-			if derr != nil {
-				fmt.Fprintf(c.App.ErrWriter, "agent: warning: mail not delivered (%v); spooled as %s\n", derr, spooled)
-			}
+			deliverMail(ctx, o.Options, cfg, msg, cliLogger(c, 0), c.App.ErrWriter, stderrWarn(c.App.ErrWriter))
 		}
 	}
 	return raidcheck.SaveAlertState(path, next)

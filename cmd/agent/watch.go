@@ -191,7 +191,10 @@ func runWatch(c *cli.Context) error {
 	}
 	fmt.Fprintf(r.stderr, "agent: watching %s\n", strings.Join(st.Marked, " "))
 	out := bufio.NewWriter(r.stdout)
-	wt := &watcher{r: r, w: w, st: &st, jpath: jpath, out: out, maxLines: c.Int("max-lines"), pending: map[string]time.Time{}}
+	wt := &watcher{r: r, w: w, st: &st, jpath: jpath, out: out, maxLines: c.Int("max-lines"), pending: map[string]time.Time{}, mail: newWatchMailer(r)}
+	if wt.mail != nil {
+		defer wt.mail.tick(true)
+	}
 	// check --incremental asks with SIGUSR1 for every event queued so
 	// far to be journaled before it reads the journal (watchSync).
 	sigs := make(chan os.Signal, 1)
@@ -276,6 +279,9 @@ func runWatch(c *cli.Context) error {
 				return err
 			}
 		}
+		if wt.mail != nil {
+			wt.mail.tick(false)
+		}
 	}
 }
 
@@ -326,6 +332,7 @@ type watcher struct {
 	out      *bufio.Writer
 	maxLines int
 	pending  map[string]time.Time
+	mail     *watchMailer // nil: findings are not mailed
 	pruned   time.Time
 }
 
@@ -375,16 +382,28 @@ func (wt *watcher) flush() error {
 		byPath = rep.Provenance.ByPath
 	}
 	stamp := time.Now().UTC().Format(time.RFC3339)
+	var lines, classes []string
 	for i, ch := range rep.Changes {
-		if i == wt.maxLines {
-			fmt.Fprintf(wt.out, "%s ... and %d more changes in this burst (%d paths journaled)\n", stamp, len(rep.Changes)-i, len(batch))
-			break
-		}
 		class := report.ClassUnexplained
 		if v, ok := byPath[ch.Path]; ok {
 			class = v.Class
 		}
-		fmt.Fprintf(wt.out, "%s %s %s %s\n", stamp, report.ChangeString(ch, wt.r.pol.Options.ReportIgnoreChangedAttrs), report.EscapePath(ch.Path), class)
+		line := fmt.Sprintf("%s %s %s %s", stamp, report.ChangeString(ch, wt.r.pol.Options.ReportIgnoreChangedAttrs), report.EscapePath(ch.Path), class)
+		if wt.mail != nil {
+			lines, classes = append(lines, line), append(classes, class)
+		}
+		switch {
+		case i < wt.maxLines:
+			fmt.Fprintln(wt.out, line)
+		case i == wt.maxLines:
+			fmt.Fprintf(wt.out, "%s ... and %d more changes in this burst (%d paths journaled)\n", stamp, len(rep.Changes)-i, len(batch))
+		}
+		if i >= wt.maxLines && wt.mail == nil {
+			break
+		}
+	}
+	if wt.mail != nil {
+		wt.mail.add(lines, classes)
 	}
 	if len(rep.Changes) > 0 {
 		emitChangeEvents(wt.r.pol.Options, rep, "watch", wt.r.alert)

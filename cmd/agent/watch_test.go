@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -389,6 +390,56 @@ func TestWatchIncremental(t *testing.T) {
 	writeConf(t, w.conf, strings.Replace(string(conf), "+sha256", "+sha512", 1))
 	if _, _, stderr := w.checkJSON("--incremental"); !strings.Contains(stderr, "incremental check refused: the rules changed") {
 		t.Errorf("check --incremental with other rules: %q", stderr)
+	}
+}
+
+// TestWatchMail: watch_mail = immediate mails each burst's findings;
+// digest collects them into one mail every watch_mail_every, and what is
+// left when agent watch stops is mailed then. The server is a real SMTP
+// server on 127.0.0.1.
+func TestWatchMail(t *testing.T) {
+	for _, mode := range []string{"immediate", "digest"} {
+		t.Run(mode, func(t *testing.T) {
+			w := newWatchRig(t)
+			sink := startSink(t, "127.0.0.1:0")
+			b, err := os.ReadFile(w.conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeConf(t, w.conf, fmt.Sprintf("mail_to=admin@example.org\nmail_from=agent@example.org\nsmtp_url=smtp://%s\nwatch_mail=%s\nwatch_mail_every=1h\n%s", sink.addr, mode, b))
+			w.start()
+			for _, name := range []string{"bin/one", "bin/two"} {
+				if err := os.WriteFile(filepath.Join(w.mnt, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := w.waitLine(filepath.Join(w.mnt, name)); !ok {
+					t.Fatalf("no finding for %s", name)
+				}
+			}
+			if mode == "immediate" {
+				if !waitUntil(5*time.Second, func() bool { return len(sink.received()) == 2 }) {
+					t.Fatalf("immediate: %d mails for two bursts", len(sink.received()))
+				}
+			} else {
+				time.Sleep(500 * time.Millisecond)
+				if n := len(sink.received()); n != 0 {
+					t.Fatalf("digest: %d mails before watch_mail_every", n)
+				}
+				w.stop()
+				if n := len(sink.received()); n != 1 {
+					t.Fatalf("digest: %d mails after agent watch stopped, want the one digest", n)
+				}
+			}
+			all := string(bytes.Join(sink.received(), nil))
+			for _, name := range []string{"bin/one", "bin/two"} {
+				if !strings.Contains(all, "f+++++++++++++++++ "+filepath.Join(w.mnt, name)+" unexplained") {
+					t.Errorf("%s: no finding line for %s in\n%s", mode, name, all)
+				}
+			}
+			if !strings.Contains(all, "Subject: [agent] ") || !strings.Contains(all, ": watch: ") || !strings.Contains(all, " unexplained") {
+				t.Errorf("%s: subject:\n%s", mode, all)
+			}
+		})
 	}
 }
 
