@@ -24,12 +24,12 @@ type watchMailer struct {
 	queue chan []byte
 	done  chan struct{}
 
-	lines                    []string
-	more                     int // findings beyond maxWatchMailLines
+	lines                     []string
+	more                      int // findings beyond maxWatchMailLines
 	changes, unexpl, mismatch int
-	explained                int // findings not mailed (mail_on = unexplained)
-	first                    time.Time
-	sent                     time.Time
+	explained                 int // findings not mailed (mail_on = unexplained)
+	first                     time.Time
+	sent                      time.Time
 }
 
 // newWatchMailer returns nil when watch findings are not mailed: watch_mail
