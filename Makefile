@@ -169,8 +169,14 @@ pkg-one:
 			/^[[:space:]]*Apache License[[:space:]]*$$/ { \
 			print "Apache License 2.0: the text is in /usr/share/common-licenses/Apache-2.0"; exit } { print }' "$$lic"; \
 	  done; } >'$(STAGE)/copyright'
+	cp packaging/nfpm.yaml '$(STAGE)/nfpm.yaml'
+	@# The rpm's changelog tags (%changelog): one entry for this build.
+	if test '$(FORMAT)' = rpm; then \
+	  printf -- '- semver: "%s-1"\n  date: %s\n  packager: "%s"\n  changes:\n    - commit: "%s"\n      note: "Built from commit %s; the history is in /usr/share/doc/agent/changelog.gz."\n' \
+		'$(PKG_VERSION)' "$$(date -u -d @'$(SOURCE_DATE_EPOCH)' +%Y-%m-%dT%H:%M:%SZ)" '$(MAINTAINER)' '$(COMMIT)' '$(COMMIT)' >'$(STAGE)/changelog.yml'; \
+	  printf 'changelog: %s\n' '$(STAGE)/changelog.yml' >>'$(STAGE)/nfpm.yaml'; fi
 	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' STAGE='$(STAGE)' PKG_VERSION='$(PKG_VERSION)' \
-	PKG_ARCH='$(GOARCH)' GOARCH='$(HOSTARCH)' MAINTAINER='$(MAINTAINER)' GOFLAGS= $(GO) tool nfpm package --config packaging/nfpm.yaml \
+	PKG_ARCH='$(GOARCH)' GOARCH='$(HOSTARCH)' MAINTAINER='$(MAINTAINER)' GOFLAGS= $(GO) tool nfpm package --config '$(STAGE)/nfpm.yaml' \
 		--packager '$(FORMAT)' --target '$(TARGET)'
 
 clean:

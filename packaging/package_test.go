@@ -523,6 +523,52 @@ func TestLintian(t *testing.T) {
 	}
 }
 
+// rpmlintKept are the rpmlint warnings the .rpm keeps on purpose; README.md
+// ("Install from the package") gives the reason for each, and for each error
+// packaging/rpmlintrc filters.
+var rpmlintKept = []string{
+	"agent.x86_64: W: position-independent-executable-suggested /usr/sbin/agent",
+	"agent.x86_64: W: only-non-binary-in-usr-lib",
+	"agent.x86_64: W: no-url-tag",
+	"agent.x86_64: W: no-manual-page-for-binary agent",
+	"agent.x86_64: W: manpage-not-compressed bz2 /usr/share/man/man8/agent.8.gz",
+	"agent.x86_64: W: invalid-license see /usr/share/doc/agent/copyright",
+}
+
+// TestRpmlint: rpmlint, with the filters of packaging/rpmlintrc, reports
+// no error on the .rpm and no warning but the ones README.md lists.
+func TestRpmlint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a package; skipped with -short")
+	}
+	rpmlint, err := exec.LookPath("rpmlint")
+	if err != nil {
+		t.Skip("rpmlint is not installed (apt-get install rpmlint)")
+	}
+	rpm := makePackage(t, "rpm", t.TempDir(), "GOARCH=amd64")
+	// rpmlint exits non-zero on errors; the lines are judged below.
+	out, err := exec.Command(rpmlint, "-r", "rpmlintrc", rpm).Output()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("rpmlint: %v", err)
+	}
+	t.Logf("rpmlint:\n%s", out)
+	summary := false
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		switch {
+		case strings.Contains(l, ": E: "):
+			t.Errorf("rpmlint error: %s", l)
+		case strings.Contains(l, ": W: ") && !slices.Contains(rpmlintKept, l):
+			t.Errorf("rpmlint warning that README.md does not list: %s", l)
+		case strings.Contains(l, " packages and ") && strings.Contains(l, " 0 errors,"):
+			summary = true
+		}
+	}
+	if !summary {
+		t.Errorf("rpmlint did not say it checked the package with 0 errors:\n%s%s", out, stderrOf(err))
+	}
+}
+
 func stderrOf(err error) []byte {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
