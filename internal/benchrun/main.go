@@ -46,6 +46,7 @@
 //	BENCH_AGENT=FILE   the agent binary (default bin/agent; `make bench` builds it)
 //	BENCH_PKG=0        skip the package rows
 //	BENCH_ONLY=pkg     run the package rows only (no aide, floors or synthetic tree)
+//	BENCH_CPUPROFILE=DIR  the package rows' agent runs write CPU profiles there
 //	BENCH_ONLY=posture run the posture rows only (no /usr copy either)
 //	BENCH_ONLY=watch   run the watch rows only (agent watch, check --incremental against check)
 //

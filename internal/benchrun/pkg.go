@@ -413,6 +413,14 @@ func packageBench(ctx context.Context, cfg config, res *results, agentArgs []str
 		return append(append(append([]string{cfg.Agent}, agentArgs...),
 			"--config", conf(confName), "--state-dir", filepath.Join(cfg.Dir, state)), verb...)
 	}
+	profile := func(argv []string, name string) []string {
+		// BENCH_CPUPROFILE=DIR: each row's last run leaves its CPU
+		// profile there, for go tool pprof.
+		if dir := os.Getenv("BENCH_CPUPROFILE"); dir != "" {
+			return append([]string{argv[0], "--cpuprofile", filepath.Join(dir, name+".prof")}, argv[1:]...)
+		}
+		return argv
+	}
 	base := "state-pkg-baseline"
 	logf("package rows: baseline of %s", pr.Dir)
 	initCmd := command{Argv: agent("agent-pkg-no.conf", base, "init"), Stderr: filepath.Join(cfg.Dir, "logs", "pkg-init.err")}
@@ -429,7 +437,7 @@ func packageBench(ctx context.Context, cfg config, res *results, agentArgs []str
 		// The upgrade's changes: exit status 4 (changed entries) is the
 		// expected outcome.
 		st := &step{row: &row{Name: name, Entries: -1}, keep: report, expect: func(code int) bool { return code == 4 },
-			cmd: command{Argv: agent(confName, state, verb...), Stdout: p + ".out", Stderr: p + ".err", Sample: true}}
+			cmd: command{Argv: profile(agent(confName, state, verb...), logName), Stdout: p + ".out", Stderr: p + ".err", Sample: true}}
 		st.before = func() error {
 			if err := restoreState(ctx, filepath.Join(cfg.Dir, base), filepath.Join(cfg.Dir, state)); err != nil {
 				return err
