@@ -133,6 +133,7 @@ func (r *integrityRun) incrementalCheck(old *db.Baseline, dirty map[string]bool,
 	if root == "" {
 		root = "/"
 	}
+	baseDigest := r.digestLater(r.path(baselineName))
 	s, err := newIncScope(old, dirty, root)
 	if err != nil {
 		return err
@@ -215,7 +216,7 @@ func (r *integrityRun) incrementalCheck(old *db.Baseline, dirty map[string]bool,
 	base := r.path(baselineName)
 	rep := r.newReport("check")
 	rep.Baseline = base
-	rep.BaselineDigest = r.digest(base)
+	rep.BaselineDigest = baseDigest()
 	rep.MetadataOnly = int(stats.MetadataOnly)
 	rep.Problems = problems
 	rep.Total = entries

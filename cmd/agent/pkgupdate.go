@@ -182,6 +182,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	// a fifth of the run time with the default after a 15-package upgrade).
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	since := old.Meta().Created
+	baseDigest := r.digestLater(r.path(baselineName))
 	pdb, why := openPackageDB(r.ctx, r.pol.Options, since)
 	if pdb == nil {
 		if why == "" {
@@ -255,7 +256,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	base := r.path(baselineName)
 	rep := r.newReport("update")
 	rep.Baseline = base
-	rep.BaselineDigest = r.digest(base)
+	rep.BaselineDigest = baseDigest()
 	rep.Problems = problems
 	r.addChanges(rep, pairs, since, true)
 
