@@ -335,6 +335,12 @@ func (c *Classifier) inScriptArea(p string) bool {
 	if areas == nil {
 		areas = DefaultScriptAreas
 	}
+	return InAreas(p, areas)
+}
+
+// InAreas reports whether p starts with one of the prefixes areas (each
+// ending in "/", as DefaultScriptAreas).
+func InAreas(p string, areas []string) bool {
 	for _, a := range areas {
 		if strings.HasPrefix(p, a) {
 			return true

@@ -149,22 +149,30 @@ func TestPackageLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPackageLifecycle$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+work)
+	runChild(t, "TestPackageLifecycle", childEnv, work)
+}
+
+// runChild re-runs the test name of this binary with env=work in a new
+// mount namespace, where it builds and uses its throwaway root, and passes
+// on its failure or skip.
+func runChild(t *testing.T, name, env, work string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+work)
 	// A new mount namespace for the child; Go makes its / private (MS_REC),
 	// so no mount of the child reaches the host and all go with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	t.Logf("lifecycle in the throwaway root: %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("%s in the throwaway root: %v", name, time.Since(start).Round(time.Millisecond))
 	if err != nil {
-		t.Fatalf("lifecycle: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", name, err, out)
 	}
-	if i := bytes.Index(out, []byte("--- SKIP: TestPackageLifecycle")); i >= 0 {
-		t.Skipf("lifecycle skipped:\n%s", out[i:])
+	if i := bytes.Index(out, []byte("--- SKIP: "+name)); i >= 0 {
+		t.Skipf("%s skipped:\n%s", name, out[i:])
 	}
 	if testing.Verbose() {
-		t.Logf("lifecycle output:\n%s", out)
+		t.Logf("%s output:\n%s", name, out)
 	}
 }
 

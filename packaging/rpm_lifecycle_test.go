@@ -1,7 +1,6 @@
 package packaging
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // rpmChildEnv carries the work directory to the re-executed test binary
@@ -76,21 +73,7 @@ func TestRPMLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRPMLifecycle$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), rpmChildEnv+"="+work)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("rpm lifecycle in the throwaway root: %v", time.Since(start).Round(time.Millisecond))
-	if err != nil {
-		t.Fatalf("rpm lifecycle: %v\n%s", err, out)
-	}
-	if i := bytes.Index(out, []byte("--- SKIP: TestRPMLifecycle")); i >= 0 {
-		t.Skipf("rpm lifecycle skipped:\n%s", out[i:])
-	}
-	if testing.Verbose() {
-		t.Logf("rpm lifecycle output:\n%s", out)
-	}
+	runChild(t, "TestRPMLifecycle", rpmChildEnv, work)
 }
 
 // rpm runs rpm on the throwaway root's database and fails the test unless

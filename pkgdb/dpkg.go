@@ -41,9 +41,9 @@ type DpkgOptions struct {
 	OnlyTouchedSince time.Time
 }
 
-// mergedUsrDirs are the top-level directories a merged-/usr host turns
+// MergedUsrDirs are the top-level directories a merged-/usr host turns
 // into links to their namesakes under /usr.
-var mergedUsrDirs = []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
+var MergedUsrDirs = []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
 
 // Dpkg is the dpkg backend of DB. OpenDpkg reads every record once; the
 // methods only look things up and are safe for concurrent use.
@@ -63,7 +63,7 @@ type Dpkg struct {
 	divFrom   map[string]Diversion // canonical From → diversion
 	divTo     map[string]Diversion // canonical To → diversion
 	overrides map[string]StatOverride
-	merged    []string // the mergedUsrDirs that are links into /usr here
+	merged    []string // the MergedUsrDirs that are links into /usr here
 	runs      []Run
 	partial   bool // only the touched packages' lists were read
 }
@@ -107,7 +107,7 @@ func OpenDpkg(opts DpkgOptions) (*Dpkg, error) {
 		overrides: map[string]StatOverride{},
 	}
 	host := func(p string) string { return filepath.Join(root, p) }
-	for _, dir := range mergedUsrDirs {
+	for _, dir := range MergedUsrDirs {
 		if t, err := os.Readlink(host(dir)); err == nil && path.Clean(path.Join("/", t)) == "/usr"+dir {
 			d.merged = append(d.merged, dir)
 		}

@@ -451,7 +451,7 @@ func TestDpkgHostAgreesWithDpkgQuery(t *testing.T) {
 	}
 	// The merged directories, found here independently of OpenDpkg.
 	var merged []string
-	for _, dir := range mergedUsrDirs {
+	for _, dir := range MergedUsrDirs {
 		if target, err := os.Readlink(dir); err == nil && strings.TrimPrefix(target, "/") == "usr"+dir {
 			merged = append(merged, dir)
 		}

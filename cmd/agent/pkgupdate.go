@@ -101,7 +101,7 @@ func newPkgScope(pdb pkgdb.DB, old *db.Baseline, root string) (*pkgScope, error)
 		}
 		// Changed, replaced or gone (then its parent changed too).
 		s.changed[e.Path] = true
-		if s.paths[e.Path] || inAreas(e.Path+"/", areas) {
+		if s.paths[e.Path] || integrity.InAreas(e.Path+"/", areas) {
 			s.rescan[e.Path] = true
 		}
 	}
@@ -120,8 +120,8 @@ func newPkgScope(pdb pkgdb.DB, old *db.Baseline, root string) (*pkgScope, error)
 // spelling (the one that does not exist is never met by the walk).
 func (s *pkgScope) addPath(p string) {
 	spellings := []string{p}
-	for _, d := range []string{"/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/"} {
-		if strings.HasPrefix(p+"/", d) {
+	for _, d := range pkgdb.MergedUsrDirs {
+		if strings.HasPrefix(p+"/", d+"/") {
 			spellings = append(spellings, "/usr"+p)
 		}
 	}
@@ -141,19 +141,10 @@ func (s *pkgScope) addAncestors(p string) {
 	}
 }
 
-func inAreas(p string, areas []string) bool {
-	for _, a := range areas {
-		if strings.HasPrefix(p, a) {
-			return true
-		}
-	}
-	return false
-}
-
 // wanted is the scan's Limit: the touched packages' paths, the changed
 // directories, and every entry of a directory rescanned in full.
 func (s *pkgScope) wanted(p string) bool {
-	if s.paths[p] || s.changed[p] || inAreas(p+"/", statAreas) {
+	if s.paths[p] || s.changed[p] || integrity.InAreas(p+"/", statAreas) {
 		return true
 	}
 	d := path.Dir(p)
@@ -163,7 +154,7 @@ func (s *pkgScope) wanted(p string) bool {
 // enter is the scan's Enter: the directories on the way to a touched
 // package's path, the rescanned ones, and new directories below those.
 func (s *pkgScope) enter(d string) bool {
-	if s.ancestors[d] || s.rescan[d] || s.newDirs[d] || inAreas(d+"/", statAreas) {
+	if s.ancestors[d] || s.rescan[d] || s.newDirs[d] || integrity.InAreas(d+"/", statAreas) {
 		return true
 	}
 	if parent := path.Dir(d); d != "/" && (s.rescan[parent] || s.newDirs[parent]) && !s.baseDirs[d] {
@@ -214,7 +205,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	opts.SameInode = func(p string, t rules.FileType, ino uint64) bool {
 		// Not in the stat areas: files there are edited in place.
 		o, ok := scope.old[p]
-		if ok && o.Err == "" && o.Type == t && o.Inode == ino && !inAreas(p, statAreas) {
+		if ok && o.Err == "" && o.Type == t && o.Inode == ino && !integrity.InAreas(p, statAreas) {
 			scope.same[p] = true
 			return true
 		}
