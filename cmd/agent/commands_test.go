@@ -226,3 +226,30 @@ func TestConfigCheckSSHValRootPush(t *testing.T) {
 		t.Errorf("warning for a rule with run_as: %q", r.stderr)
 	}
 }
+
+// TestConfigCheckSSHValCounters: config check warns when sshval.conf counts
+// decisions elsewhere than agent.conf's sshval_counters (or not at all),
+// and says nothing when they agree.
+func TestConfigCheckSSHValCounters(t *testing.T) {
+	dir := t.TempDir()
+	conf := simpleConfig(t, dir, filepath.Join(dir, "tree"))
+	for _, tc := range []struct{ setting, want string }{
+		{"", ""},
+		{"counters /var/lib/agent-sshval\n", ""},
+		{"counters /srv/counters\n", "counts sshval's decisions in /srv/counters, but sshval_counters is /var/lib/agent-sshval"},
+		{"counters none\n", "keeps no decision counters (counters none)"},
+	} {
+		rulesFile := filepath.Join(dir, "sshval.conf")
+		if err := os.WriteFile(rulesFile, []byte(tc.setting+"command up {\n    run /bin/true\n}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := agent(t, "--config", conf, "config", "check", "--sshval-rules", rulesFile)
+		if r.code != 0 {
+			t.Fatalf("%q: exit %d: %s", tc.setting, r.code, r.stderr)
+		}
+		got := strings.Contains(r.stderr, "counters")
+		if tc.want == "" && got || tc.want != "" && !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%q: stderr %q, want %q", tc.setting, r.stderr, tc.want)
+		}
+	}
+}

@@ -133,15 +133,31 @@ func notices(c *cli.Context, pol *rules.Policy, stderr io.Writer) {
 	}
 }
 
-// sshvalRootPush returns the push rules of the sshval rules file that have
-// no run_as; nothing when the file is absent or does not load (agent
-// sshval test and audit report that).
-func sshvalRootPush(file string) []string {
+// sshvalWarnings are config check's warnings about the sshval rules file:
+// push rules without run_as, and a counters directory other than the one
+// agent.conf's sshval_counters has agent metrics read. Nothing when the file
+// is absent or does not load (agent sshval test and audit report that).
+func sshvalWarnings(file string, o rules.Options) []string {
 	rs, err := sshval.LoadRules(file)
 	if err != nil {
 		return nil
 	}
-	return rs.RootPushRules()
+	var out []string
+	for _, s := range rs.RootPushRules() {
+		out = append(out, fmt.Sprintf("sshval push %s has no run_as: from a root account's key its rsync receives as root (devices, owners and set-uid bits are then refused or stripped); set run_as", s))
+	}
+	counters := rs.Counters
+	if counters == "" {
+		counters = sshval.DefaultCounters
+	}
+	switch {
+	case counters == o.SSHValCounters:
+	case counters == "none":
+		out = append(out, fmt.Sprintf("%s keeps no decision counters (counters none), so agent metrics has no sshval decisions to read from %s", file, o.SSHValCounters))
+	default:
+		out = append(out, fmt.Sprintf("%s counts sshval's decisions in %s, but sshval_counters is %s: agent metrics reads that one; make them the same", file, counters, o.SSHValCounters))
+	}
+	return out
 }
 
 func configCommand() *cli.Command {
@@ -150,7 +166,7 @@ func configCommand() *cli.Command {
 		Usage: "configuration commands",
 		Subcommands: []*cli.Command{{
 			Name:  "check",
-			Usage: "parse the configuration and report every error (like aide --config-check); also warns about sshval push rules without run_as",
+			Usage: "parse the configuration and report every error (like aide --config-check); also warns about sshval push rules without run_as and sshval counters agent metrics does not read",
 			Flags: []cli.Flag{&cli.StringFlag{Name: "sshval-rules", Value: defaultSSHValRules, Usage: "the sshval rules `FILE` to check as well (skipped when absent)"}},
 			Action: func(c *cli.Context) error {
 				pol, err := loadPolicy(c)
@@ -165,8 +181,8 @@ func configCommand() *cli.Command {
 					for _, s := range pol.Ignored {
 						fmt.Fprintf(c.App.ErrWriter, "agent: notice: %s\n", s)
 					}
-					for _, s := range sshvalRootPush(c.String("sshval-rules")) {
-						fmt.Fprintf(c.App.ErrWriter, "agent: warning: sshval push %s has no run_as: from a root account's key its rsync receives as root (devices, owners and set-uid bits are then refused or stripped); set run_as\n", s)
+					for _, s := range sshvalWarnings(c.String("sshval-rules"), pol.Options) {
+						fmt.Fprintf(c.App.ErrWriter, "agent: warning: %s\n", s)
 					}
 					fmt.Fprintf(c.App.Writer, "%s: %d rules, %d groups: ok\n", c.String("config"), len(pol.Rules), len(pol.Groups))
 				}
