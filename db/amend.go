@@ -2,6 +2,7 @@ package db
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -94,6 +95,71 @@ func peekType(v []byte) (rules.FileType, bool) {
 		return 0, false
 	}
 	return rules.FileType(v[i]), true
+}
+
+// PathsOfInodes returns the baseline's paths of the files in set, in key
+// order. The device and inode sit among the first fields of every entry, so
+// nothing else is decoded (or checked): check --incremental finds with it
+// the other names of a file with several hard links that changed under one.
+func (b *Baseline) PathsOfInodes(set map[Inode]bool) ([]string, error) {
+	var out []string
+	err := b.viewEntries(func(c *bolt.Cursor) error {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			in, ok := peekInode(v)
+			if !ok {
+				// Too damaged to say: decoding it names the damage.
+				if _, err := b.decode(k, v); err != nil {
+					return err
+				}
+				continue
+			}
+			if set[in] {
+				out = append(out, keyPath(k))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// peekInode reads the device and inode of an encoded entry (see the
+// encoding in encode.go) without decoding the rest.
+func peekInode(v []byte) (Inode, bool) {
+	if len(v) < 3 || v[0] != entryVersion {
+		return Inode{}, false
+	}
+	i := 1
+	next := func() (uint64, bool) {
+		x, n := binary.Uvarint(v[i:])
+		if n <= 0 {
+			return 0, false
+		}
+		i += n
+		return x, true
+	}
+	if _, ok := next(); !ok { // attrs
+		return Inode{}, false
+	}
+	if i >= len(v) {
+		return Inode{}, false
+	}
+	i++ // type
+	// flags, mode, uid, gid, size, blocks (zig-zag varints read as
+	// uvarints: only their length matters here), nlink
+	for range 7 {
+		if _, ok := next(); !ok {
+			return Inode{}, false
+		}
+	}
+	ino, ok := next()
+	if !ok {
+		return Inode{}, false
+	}
+	dev, ok := next()
+	if !ok {
+		return Inode{}, false
+	}
+	return Inode{Dev: dev, Ino: ino}, true
 }
 
 // EachUnder calls fn, in key order, for every entry strictly below the

@@ -19,10 +19,15 @@ import (
 // flush and closes it again, so that check --incremental and status can
 // read it while the watcher runs.
 var (
-	journalPaths = []byte("dirty")
-	journalMeta  = []byte("meta")
-	journalState = []byte("state")
+	journalPaths  = []byte("dirty")
+	journalInodes = []byte("inodes")
+	journalMeta   = []byte("meta")
+	journalState  = []byte("state")
 )
+
+// Inode names a file by device and inode number: a file with several hard
+// links changed under one name changed under all of them.
+type Inode struct{ Dev, Ino uint64 }
 
 // JournalState is what the watcher says about its journal.
 type JournalState struct {
@@ -65,7 +70,7 @@ func OpenJournal(path string) (*Journal, error) {
 	}
 	j := &Journal{bdb: bdb, path: path}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{journalPaths, journalMeta} {
+		for _, b := range [][]byte{journalPaths, journalInodes, journalMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -99,11 +104,13 @@ func (j *Journal) Close() error { return j.bdb.Close() }
 // has seen nothing before its start.
 func (j *Journal) Reset(st JournalState) error {
 	return j.bdb.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket(journalPaths); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
-			return err
-		}
-		if _, err := tx.CreateBucket(journalPaths); err != nil {
-			return err
+		for _, b := range [][]byte{journalPaths, journalInodes} {
+			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
 		}
 		return putState(tx, st)
 	})
@@ -118,15 +125,40 @@ func putState(tx *bolt.Tx, st JournalState) error {
 }
 
 // Record adds the paths of a batch (path → time of its last event) and
-// stores st, in one transaction. Once the journal holds max paths it
+// the inodes of the files with several links it touched, and stores st,
+// in one transaction. Once the journal holds max paths (or inodes) it
 // takes no more and st.Full is set: a journal that lost a path must not
 // be trusted. It returns the number of paths the journal holds.
-func (j *Journal) Record(paths map[string]time.Time, st *JournalState, max int) (int, error) {
+func (j *Journal) Record(paths map[string]time.Time, inodes map[Inode]time.Time, st *JournalState, max int) (int, error) {
 	var n int
+	// bbolt keeps the key and value slices of a Put until the commit:
+	// each gets its own.
+	stamp := func(t time.Time) []byte { return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())) }
 	err := j.bdb.Update(func(tx *bolt.Tx) error {
+		ib := tx.Bucket(journalInodes)
+		if ib == nil {
+			// A journal of an earlier version: Reset makes the bucket.
+			var err error
+			if ib, err = tx.CreateBucket(journalInodes); err != nil {
+				return err
+			}
+		}
+		ni := ib.Stats().KeyN
+		for in, t := range inodes {
+			k := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), in.Dev), in.Ino)
+			if ib.Get(k) == nil {
+				if ni >= max {
+					st.Full = true
+					continue
+				}
+				ni++
+			}
+			if err := ib.Put(k, stamp(t)); err != nil {
+				return err
+			}
+		}
 		b := tx.Bucket(journalPaths)
 		n = b.Stats().KeyN
-		var v [8]byte
 		for p, t := range paths {
 			if p == "" {
 				continue
@@ -138,8 +170,7 @@ func (j *Journal) Record(paths map[string]time.Time, st *JournalState, max int) 
 				}
 				n++
 			}
-			binary.BigEndian.PutUint64(v[:], uint64(t.UnixNano()))
-			if err := b.Put([]byte(p), v[:]); err != nil {
+			if err := b.Put([]byte(p), stamp(t)); err != nil {
 				return err
 			}
 		}
@@ -149,20 +180,29 @@ func (j *Journal) Record(paths map[string]time.Time, st *JournalState, max int) 
 	return n, err
 }
 
-// Prune drops the paths whose last event is before t (the creation of
-// the current baseline: the baseline holds what they became).
+// Prune drops the paths and inodes whose last event is before t (the
+// creation of the current baseline: the baseline holds what they became).
 func (j *Journal) Prune(t time.Time) error {
 	return j.bdb.Update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(journalPaths).Cursor()
-		for k, v := c.First(); k != nil; {
-			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < t.UnixNano() {
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				k, v = c.Seek(k)
+		for _, name := range [][]byte{journalPaths, journalInodes} {
+			b := tx.Bucket(name)
+			if b == nil {
 				continue
 			}
-			k, v = c.Next()
+			// Keys are collected first: a cursor's key is not to be
+			// used once its entry is deleted.
+			var old [][]byte
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < t.UnixNano() {
+					old = append(old, append([]byte(nil), k...))
+				}
+			}
+			for _, k := range old {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -203,6 +243,25 @@ func (j *Journal) Dirty(since time.Time, fn func(path string)) error {
 			}
 			if int64(binary.BigEndian.Uint64(v)) >= since.UnixNano() {
 				fn(string(k))
+			}
+			return nil
+		})
+	})
+}
+
+// DirtyInodes calls fn with every inode recorded at or after since.
+func (j *Journal) DirtyInodes(since time.Time, fn func(Inode)) error {
+	return j.bdb.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(journalInodes)
+		if b == nil {
+			return nil // a journal of an earlier version: none recorded
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(k) != 16 || len(v) != 8 {
+				return corrupt("read", j.path, "journal inode entry of %d+%d bytes", len(k), len(v))
+			}
+			if int64(binary.BigEndian.Uint64(v)) >= since.UnixNano() {
+				fn(Inode{Dev: binary.BigEndian.Uint64(k[:8]), Ino: binary.BigEndian.Uint64(k[8:])})
 			}
 			return nil
 		})

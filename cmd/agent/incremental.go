@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -34,6 +35,7 @@ type incScope struct {
 	trees     map[string]bool // directories rescanned with everything below
 	ancestors map[string]bool // directories on the way to a wanted path
 	old       map[string]*scanner.Entry
+	links     int // baseline names of the journaled files with several links
 }
 
 func (s *incScope) inTree(p string) bool {
@@ -53,7 +55,7 @@ func (s *incScope) enter(d string) bool  { return s.ancestors[d] || s.inTree(d) 
 // newIncScope loads the baseline entries of the dirty paths, decides
 // which journaled directories are rescanned as whole trees, and loads
 // the baseline's entries below those.
-func newIncScope(old *db.Baseline, dirty map[string]bool, root string) (*incScope, error) {
+func newIncScope(old *db.Baseline, dirty map[string]bool, inodes map[db.Inode]bool, root string) (*incScope, error) {
 	s := &incScope{want: map[string]bool{}, trees: map[string]bool{}, ancestors: map[string]bool{}, old: map[string]*scanner.Entry{}}
 	add := func(p string) {
 		s.want[p] = true
@@ -92,6 +94,36 @@ func newIncScope(old *db.Baseline, dirty map[string]bool, root string) (*incScop
 			s.trees[p] = true
 		}
 	}
+	// A file with several links that changed under one name changed under
+	// all: the watcher journaled the inodes of those it saw, and a removed
+	// or replaced name's inode is in the baseline.
+	links := maps.Clone(inodes)
+	for p := range dirty {
+		if o := s.old[p]; o != nil && o.Type == rules.TypeFile && o.Nlink > 1 {
+			if links == nil {
+				links = map[db.Inode]bool{}
+			}
+			links[db.Inode{Dev: o.Dev, Ino: o.Inode}] = true
+		}
+	}
+	if len(links) > 0 {
+		others, err := old.PathsOfInodes(links)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range others {
+			if s.want[p] {
+				continue
+			}
+			add(p)
+			o, err := old.Get(p)
+			if err != nil {
+				return nil, err
+			}
+			s.old[p] = o
+		}
+		s.links = len(others)
+	}
 	// Only the outermost trees: one inside another is read with it.
 	for d := range s.trees {
 		if d != "/" && s.inTreeAbove(d) {
@@ -127,14 +159,15 @@ func (s *incScope) inTreeAbove(d string) bool {
 // entry from the baseline unread, and writes last-check.db as a copy of
 // the baseline amended with what it found, so that accept works as after
 // a full check. It costs O(changes): nothing else of the tree is read.
-func (r *integrityRun) incrementalCheck(old *db.Baseline, dirty map[string]bool, complete time.Time) error {
+func (r *integrityRun) incrementalCheck(old *db.Baseline, view *journalView) error {
+	dirty, complete := view.dirty, view.complete
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	root := r.pol.Options.RootPrefix
 	if root == "" {
 		root = "/"
 	}
 	baseDigest := r.digestLater(r.path(baselineName))
-	s, err := newIncScope(old, dirty, root)
+	s, err := newIncScope(old, dirty, view.inodes, root)
 	if err != nil {
 		return err
 	}
@@ -229,6 +262,9 @@ func (r *integrityRun) incrementalCheck(old *db.Baseline, dirty map[string]bool,
 	treeText := ""
 	if len(trees) > 0 {
 		treeText = fmt.Sprintf(", %d directory trees read in full (new, moved or removed directories: %s)", len(trees), strings.Join(firstN(trees, 5), " "))
+	}
+	if s.links > 0 {
+		treeText += fmt.Sprintf(", %d other names of files with several links", s.links)
 	}
 	rep.Notices = append(rep.Notices, fmt.Sprintf("incremental check: %d paths in the watch journal since the baseline; %d entries rescanned and %d files rehashed%s; the other %d entries are taken from the baseline unread (the journal is complete since %s; a full check reads them all)",
 		len(dirty), len(scanned), stats.FilesHashed, treeText, max(0, entries-len(scanned)), complete.Format(time.RFC3339)))

@@ -386,9 +386,9 @@ func (r *integrityRun) check(update bool) error {
 		if update {
 			return fmt.Errorf("%w: --incremental goes with check only", errUsage)
 		}
-		dirty, since, why := r.journalTrust(old)
+		view, why := r.journalTrust(old)
 		if why == "" {
-			return r.incrementalCheck(old, dirty, since)
+			return r.incrementalCheck(old, view)
 		}
 		incremental = "incremental check refused: " + why + "; this is a full check"
 		fmt.Fprintf(r.stderr, "agent: %s\n", incremental)

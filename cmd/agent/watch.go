@@ -191,7 +191,8 @@ func runWatch(c *cli.Context) error {
 	}
 	fmt.Fprintf(r.stderr, "agent: watching %s\n", strings.Join(st.Marked, " "))
 	out := bufio.NewWriter(r.stdout)
-	wt := &watcher{r: r, w: w, st: &st, jpath: jpath, out: out, maxLines: c.Int("max-lines"), pending: map[string]time.Time{}, mail: newWatchMailer(r)}
+	wt := &watcher{r: r, w: w, st: &st, jpath: jpath, out: out, maxLines: c.Int("max-lines"), pending: map[string]time.Time{},
+		linkCand: map[string]time.Time{}, mail: newWatchMailer(r)}
 	if wt.mail != nil {
 		defer wt.mail.tick(true)
 	}
@@ -234,6 +235,11 @@ func runWatch(c *cli.Context) error {
 			fmt.Fprintf(out, "%s overflow: the kernel's event queue overflowed, events were lost: check --incremental runs full checks until agent watch restarts\n", now.UTC().Format(time.RFC3339))
 		}
 		for _, e := range evs {
+			if e.Mask&linkMask != 0 && !e.Dir() && len(wt.linkCand) < maxLinkCandidates {
+				// Whatever its name, a file with several links may be
+				// scanned under another (linkInodes).
+				wt.linkCand[e.Path] = now
+			}
 			p, ok := r.watchedPath(e.Path)
 			if !ok {
 				continue
@@ -285,6 +291,35 @@ func runWatch(c *cli.Context) error {
 	}
 }
 
+// linkMask are the events after which a file's other names (hard links)
+// may differ from the baseline: its content or metadata changed, or a new
+// name raised its link count.
+const linkMask = watch.MaskModify | watch.MaskCloseWrite | watch.MaskAttrib | watch.MaskCreate | watch.MaskMovedTo
+
+// maxLinkCandidates bounds linkCand between two journalings; past it a
+// changed file with several links could go unrecorded, so the journal is
+// marked full (not trusted).
+const maxLinkCandidates = 200_000
+
+// linkInodes stats the candidates and returns the inodes of the regular
+// files among them with more than one link, then forgets the candidates.
+// A name already gone says nothing: its removal is journaled as a path, and
+// check --incremental takes the inode from the baseline.
+func (wt *watcher) linkInodes() map[db.Inode]time.Time {
+	if len(wt.linkCand) >= maxLinkCandidates {
+		wt.st.Full = true
+	}
+	out := map[db.Inode]time.Time{}
+	var st syscall.Stat_t
+	for p, t := range wt.linkCand {
+		if syscall.Lstat(p, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Nlink > 1 {
+			out[db.Inode{Dev: uint64(st.Dev), Ino: st.Ino}] = t
+		}
+	}
+	clear(wt.linkCand)
+	return out
+}
+
 // sync journals the pending paths without reporting them (flush does
 // that later) and stamps the state Synced, which watchSync waits for.
 func (wt *watcher) sync() error {
@@ -294,7 +329,7 @@ func (wt *watcher) sync() error {
 	if err != nil {
 		return err
 	}
-	_, err = j.Record(wt.pending, wt.st, watchJournalMax)
+	_, err = j.Record(wt.pending, wt.linkInodes(), wt.st, watchJournalMax)
 	if cerr := j.Close(); err == nil {
 		err = cerr
 	}
@@ -332,6 +367,10 @@ type watcher struct {
 	out      *bufio.Writer
 	maxLines int
 	pending  map[string]time.Time
+	// linkCand are the host paths of files created, written or changed
+	// since the last journaling, any name: linkInodes keeps those with
+	// several links.
+	linkCand map[string]time.Time
 	mail     *watchMailer // nil: findings are not mailed
 	pruned   time.Time
 }
@@ -350,7 +389,7 @@ func (wt *watcher) flush() error {
 	if err != nil {
 		return err
 	}
-	_, err = j.Record(batch, wt.st, watchJournalMax)
+	_, err = j.Record(batch, wt.linkInodes(), wt.st, watchJournalMax)
 	base, berr := db.Open(wt.r.path(baselineName))
 	if err == nil && berr == nil && time.Since(wt.pruned) > time.Minute {
 		// What happened before the current baseline is in it.
@@ -463,10 +502,19 @@ func (r *integrityRun) compareBatch(base *db.Baseline, batch map[string]time.Tim
 	return rep, nil
 }
 
+// journalView is what check --incremental reads from a trusted journal:
+// the paths and the inodes of files with several links touched since the
+// baseline was written, and since when the journal is complete.
+type journalView struct {
+	dirty    map[string]bool
+	inodes   map[db.Inode]bool
+	complete time.Time
+}
+
 // journalTrust says why the dirty-path journal cannot stand in for a full
-// read of the tree ("" when it can) and returns the paths it holds since
-// the baseline was written, and since when it is complete.
-func (r *integrityRun) journalTrust(base *db.Baseline) (map[string]bool, time.Time, string) {
+// read of the tree ("" when it can) and returns what it holds since the
+// baseline was written.
+func (r *integrityRun) journalTrust(base *db.Baseline) (*journalView, string) {
 	dir := r.pol.Options.StateDir
 	jpath := filepath.Join(dir, watchJournalName)
 	state := func() (db.JournalState, string) {
@@ -486,50 +534,54 @@ func (r *integrityRun) journalTrust(base *db.Baseline) (map[string]bool, time.Ti
 	}
 	st, why := state()
 	if why != "" {
-		return nil, time.Time{}, why
+		return nil, why
 	}
 	if !watcherRunning(dir) {
-		return nil, time.Time{}, "agent watch is not running, so the journal may miss changes"
+		return nil, "agent watch is not running, so the journal may miss changes"
 	}
 	m := base.Meta()
 	if why := trustState(st, m.Created); why != "" {
-		return nil, time.Time{}, why
+		return nil, why
 	}
 	if m.RulesDigest != r.pol.Digest {
-		return nil, time.Time{}, "the rules changed since the baseline was written"
+		return nil, "the rules changed since the baseline was written"
 	}
 	if every := r.pol.Options.FullCheckEvery; every > 0 {
 		last := r.lastFullCheck()
 		if last.IsZero() {
-			return nil, time.Time{}, "no full check is on record"
+			return nil, "no full check is on record"
 		}
 		if ago := time.Since(last); ago >= every {
-			return nil, time.Time{}, fmt.Sprintf("the last full check was at %s, full_check_every is %s", last.Format(time.RFC3339), every)
+			return nil, fmt.Sprintf("the last full check was at %s, full_check_every is %s", last.Format(time.RFC3339), every)
 		}
 	}
 	if _, fp, err := watchTargets(r.pol); err != nil || fp != st.Mounts {
-		return nil, time.Time{}, "a watched file system was mounted, unmounted or remounted since agent watch started"
+		return nil, "a watched file system was mounted, unmounted or remounted since agent watch started"
 	}
 	if err := watchSync(dir, st, 5*time.Second); err != nil {
-		return nil, time.Time{}, err.Error()
+		return nil, err.Error()
 	}
 	j, err := db.ReadJournal(jpath)
 	if err != nil {
-		return nil, time.Time{}, fmt.Sprintf("the journal cannot be read: %v", err)
+		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
 	}
 	defer j.Close()
 	st, _, err = j.State()
 	if err != nil {
-		return nil, time.Time{}, fmt.Sprintf("the journal cannot be read: %v", err)
+		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
 	}
 	if why := trustState(st, m.Created); why != "" {
-		return nil, time.Time{}, why
+		return nil, why
 	}
-	dirty := map[string]bool{}
-	if err := j.Dirty(m.Created.Add(-2*time.Second), func(p string) { dirty[p] = true }); err != nil {
-		return nil, time.Time{}, fmt.Sprintf("the journal cannot be read: %v", err)
+	v := &journalView{dirty: map[string]bool{}, inodes: map[db.Inode]bool{}, complete: st.Started}
+	since := m.Created.Add(-2 * time.Second)
+	if err := j.Dirty(since, func(p string) { v.dirty[p] = true }); err != nil {
+		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
 	}
-	return dirty, st.Started, ""
+	if err := j.DirtyInodes(since, func(in db.Inode) { v.inodes[in] = true }); err != nil {
+		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
+	}
+	return v, ""
 }
 
 // trustState says why a journal in state st does not cover everything

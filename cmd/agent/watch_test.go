@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -298,13 +299,24 @@ func TestWatchIncremental(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A directory the rules leave out, on the same file system.
+	if err := os.Mkdir(filepath.Join(m, "outside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile(w.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConf(t, w.conf, string(conf)+"!"+m+"/outside\n")
 	w.start()
 	if r := agent(t, "--config", w.conf, "init"); r.code != 0 {
 		t.Fatalf("init: %d\n%s", r.code, r.stderr)
 	}
+	var lastNotices string
 	compare := func(step string) {
 		t.Helper()
 		inc, notices, stderr := w.checkJSON("--incremental")
+		lastNotices = strings.Join(notices, "\n")
 		if !strings.Contains(strings.Join(notices, "\n"), "incremental check: ") {
 			t.Fatalf("%s: check --incremental did not run incrementally: %q %s", step, notices, stderr)
 		}
@@ -350,21 +362,40 @@ func TestWatchIncremental(t *testing.T) {
 		}
 		compare(st.name)
 	}
-	// A new hard link: the kernel reports the new name, not the link
-	// count and ctime of the old one (README: what an incremental check
-	// leaves to the full one). The new name is found; the old name's
-	// change is the only difference.
-	if err := os.Link(filepath.Join(m, "etc/hard"), filepath.Join(m, "bin/hard")); err != nil {
-		t.Fatal(err)
+	// Hard links: the kernel reports the name used, not the file's other
+	// names, whose link count, ctime or content changed with it; the
+	// journal's inodes bring them in.
+	link := func(from, to string) error { return os.Link(filepath.Join(m, from), filepath.Join(m, to)) }
+	write := func(name string) error {
+		f, err := os.OpenFile(filepath.Join(m, name), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteString("written through another name\n")
+		return errors.Join(err, f.Close())
 	}
-	inc, _, _ := w.checkJSON("--incremental")
-	full, _, _ := w.checkJSON()
-	if inc[filepath.Join(m, "bin/hard")] == "" || full[filepath.Join(m, "etc/hard")] == "" {
-		t.Errorf("hard link: incremental %v, full %v", inc, full)
-	}
-	delete(full, filepath.Join(m, "etc/hard"))
-	if fmt.Sprint(inc) != fmt.Sprint(full) {
-		t.Errorf("hard link: incremental check found\n%v\nfull check found\n%v", inc, full)
+	for _, st := range []struct {
+		name string
+		do   func() error
+	}{
+		{"a new hard link", func() error { return link("etc/hard", "bin/hard") }},
+		{"a write through a second name", func() error { return write("bin/hard") }},
+		{"a write through a name outside the scanned tree", func() error {
+			if err := link("etc/d", "outside/d"); err != nil {
+				return err
+			}
+			compare("a link outside the scanned tree")
+			return write("outside/d")
+		}},
+		{"a hard link removed", func() error { return os.Remove(filepath.Join(m, "bin/hard")) }},
+	} {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		compare(st.name)
+		if !strings.Contains(lastNotices, "other names of files with several links") {
+			t.Errorf("%s: the other names were not rescanned: %s", st.name, lastNotices)
+		}
 	}
 
 	// The last full check is full_check_every old: a full check instead.
@@ -383,7 +414,7 @@ func TestWatchIncremental(t *testing.T) {
 	}
 
 	// Other rules than the baseline's: a full check.
-	conf, err := os.ReadFile(w.conf)
+	conf, err = os.ReadFile(w.conf)
 	if err != nil {
 		t.Fatal(err)
 	}
