@@ -236,7 +236,15 @@ func FuzzDecodeEntry(f *testing.F) {
 			if !bytes.Equal(again[:len(again)-crcSize], body) {
 				t.Fatalf("re-encoding = %x, want %x", again, body)
 			}
+			// The peeks that skip decoding read the same fields.
+			if in, ok := peekInode(body); !ok || in != (Inode{Dev: e.Dev, Ino: e.Inode}) {
+				t.Fatalf("peekInode = %v %v, decode says %d/%d", in, ok, e.Dev, e.Inode)
+			}
+			if typ, ok := peekType(body); !ok || typ != e.Type {
+				t.Fatalf("peekType = %v %v, decode says %v", typ, ok, e.Type)
+			}
 		}
+		peekInode(val) // never panics, whatever the bytes
 		e, err := decodeEntry(key, val)
 		if err == nil {
 			check(e, err, val[:len(val)-crcSize])
