@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -266,8 +268,12 @@ func (r *integrityRun) incrementalCheck(old *db.Baseline, view *journalView) err
 	if s.links > 0 {
 		treeText += fmt.Sprintf(", %d other names of files with several links", s.links)
 	}
-	rep.Notices = append(rep.Notices, fmt.Sprintf("incremental check: %d paths in the watch journal since the baseline; %d entries rescanned and %d files rehashed%s; the other %d entries are taken from the baseline unread (the journal is complete since %s; a full check reads them all)",
-		len(dirty), len(scanned), stats.FilesHashed, treeText, max(0, entries-len(scanned)), complete.Format(time.RFC3339)))
+	since := "the baseline"
+	if a := view.anchor; a.fullCheck {
+		since = fmt.Sprintf("the full check of %s (with the %d paths that differed from the baseline then)", a.at.Format(time.RFC3339), len(a.carried))
+	}
+	rep.Notices = append(rep.Notices, fmt.Sprintf("incremental check: %d paths in the watch journal since %s; %d entries rescanned and %d files rehashed%s; the other %d entries are taken from the baseline unread (the journal is complete since %s; a full check reads them all)",
+		len(dirty), since, len(scanned), stats.FilesHashed, treeText, max(0, entries-len(scanned)), complete.Format(time.RFC3339)))
 	r.addPosture(rep)
 	if err := r.emitReport(rep); err != nil {
 		return err
@@ -335,21 +341,53 @@ func isWatchProcess(pid int) bool {
 	return false
 }
 
-// writeFullCheck records that the tree was read in full at t.
-func (r *integrityRun) writeFullCheck(t time.Time) {
-	if err := atomicfile.WriteFile(r.path(fullCheckName), []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+// fullCheck is state_dir/last-full-check (JSON, 0600): when the tree was
+// last read in full (init, a full check or update), against which baseline
+// and rules, and which paths differed from that baseline then. It is the
+// other anchor of check --incremental besides the baseline itself: a
+// watcher started after the baseline (a reboot) but before a full check
+// vouches for everything since that check, and what differed then is
+// rescanned with the journaled paths.
+type fullCheck struct {
+	Time            time.Time `json:"time"`
+	BaselineCreated time.Time `json:"baseline_created"`
+	RulesDigest     string    `json:"rules_digest"`
+	// Differing are the paths whose entry differed from the baseline;
+	// TooMany is set instead past maxAnchorPaths.
+	Differing []string `json:"differing"`
+	TooMany   bool     `json:"too_many,omitempty"`
+}
+
+// maxAnchorPaths bounds fullCheck.Differing; a check that found more
+// differences is no anchor (run agent update).
+const maxAnchorPaths = 100_000
+
+// writeFullCheck records a full read of the tree that started at t, against
+// the baseline created at baseCreated, with the paths that differed from it.
+func (r *integrityRun) writeFullCheck(t, baseCreated time.Time, differing []string) {
+	fc := fullCheck{Time: t, BaselineCreated: baseCreated, RulesDigest: hex.EncodeToString(r.pol.Digest[:]), Differing: differing}
+	if len(differing) > maxAnchorPaths {
+		fc.Differing, fc.TooMany = nil, true
+	}
+	if fc.Differing == nil {
+		fc.Differing = []string{}
+	}
+	b, err := json.Marshal(fc)
+	if err == nil {
+		err = atomicfile.WriteFile(r.path(fullCheckName), append(b, '\n'), 0o600)
+	}
+	if err != nil {
 		r.warn("cannot record the time of this full read: %v", err)
 	}
 }
 
-// lastFullCheck is when the tree was last read in full; zero when that is
-// not on record.
-func (r *integrityRun) lastFullCheck() time.Time {
+// lastFullCheck reads the record of the last full read of the tree; ok is
+// false when there is none (or it cannot be read: then it is no anchor).
+func (r *integrityRun) lastFullCheck() (fullCheck, bool) {
+	var fc fullCheck
 	b, err := os.ReadFile(r.path(fullCheckName))
-	if err == nil {
-		if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b))); err == nil {
-			return t
-		}
+	if err != nil || json.Unmarshal(b, &fc) != nil || fc.Time.IsZero() {
+		return fullCheck{}, false
 	}
-	return time.Time{}
+	return fc, true
 }

@@ -334,7 +334,7 @@ func (r *integrityRun) initBaseline() error {
 		w.Abort()
 		return err
 	}
-	r.writeFullCheck(r.start)
+	r.writeFullCheck(r.start, r.start, nil)
 	rep := r.newReport("init")
 	if prevErr != nil {
 		n := fmt.Sprintf("the previous baseline was unreadable (%v); it is kept unchanged as %s", prevErr, kept)
@@ -406,9 +406,6 @@ func (r *integrityRun) check(update bool) error {
 		w.Abort()
 		return err
 	}
-	if r.limit == nil && !r.reuse {
-		r.writeFullCheck(r.start)
-	}
 	cur, err := db.Open(last)
 	if err != nil {
 		return err
@@ -422,8 +419,18 @@ func (r *integrityRun) check(update bool) error {
 	if incremental != "" {
 		rep.Notices = append(rep.Notices, incremental)
 	}
-	if err := r.diff(old, cur, rep, true); err != nil {
+	differing, err := r.diff(old, cur, rep, true)
+	if err != nil {
 		return err
+	}
+	if r.limit == nil && !r.reuse {
+		// A full read of the tree: after an update the new baseline is
+		// the tree, after a check these paths differ from the old one.
+		if update {
+			r.writeFullCheck(r.start, r.start, nil)
+		} else {
+			r.writeFullCheck(r.start, old.Meta().Created, differing)
+		}
 	}
 	if update && r.c.Bool("packages") {
 		if err := r.mergePackages(old, cur, rep); err != nil {
@@ -536,7 +543,7 @@ func (r *integrityRun) mergeLimited(old, cur *db.Baseline) error {
 // AIDE: moves (I, compressed) are not reported, ANF hides added entries, ARF
 // removed ones, report_ignore_changed_attrs hides attribute changes, and
 // --limit restricts the comparison (see scanner.Changes).
-func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report, live bool) error {
+func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report, live bool) ([]string, error) {
 	var total int
 	var pairs []scanner.Pair
 	err := db.Join(old, cur, func(a, b *scanner.Entry) error {
@@ -564,10 +571,14 @@ func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report, live bool
 	})
 	rep.Total = total
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.addChanges(rep, pairs, old.Meta().Created, live)
-	return nil
+	differing := make([]string, len(pairs))
+	for i, p := range pairs {
+		differing[i] = pairPath(p)
+	}
+	return differing, nil
 }
 
 // addChanges fills rep with the changes of the differing pairs (see
@@ -632,7 +643,7 @@ func (r *integrityRun) accept() error {
 	rep.Baseline = base
 	if old, err := db.Open(base); err == nil {
 		rep.BaselineDigest = r.digest(base)
-		err = r.diff(old, cur, rep, false)
+		_, err = r.diff(old, cur, rep, false)
 		old.Close()
 		if err != nil {
 			return err
@@ -664,7 +675,7 @@ func (r *integrityRun) compare(a, b string) error {
 	rep.BaselineDigest = r.digest(a)
 	rep.NewBaseline = b
 	rep.NewBaselineDigest = r.digest(b)
-	if err := r.diff(old, cur, rep, false); err != nil {
+	if _, err := r.diff(old, cur, rep, false); err != nil {
 		return err
 	}
 	if err := r.emitReport(rep); err != nil {

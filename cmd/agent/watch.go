@@ -509,6 +509,7 @@ type journalView struct {
 	dirty    map[string]bool
 	inodes   map[db.Inode]bool
 	complete time.Time
+	anchor   anchor
 }
 
 // journalTrust says why the dirty-path journal cannot stand in for a full
@@ -540,20 +541,29 @@ func (r *integrityRun) journalTrust(base *db.Baseline) (*journalView, string) {
 		return nil, "agent watch is not running, so the journal may miss changes"
 	}
 	m := base.Meta()
-	if why := trustState(st, m.Created); why != "" {
-		return nil, why
-	}
 	if m.RulesDigest != r.pol.Digest {
-		return nil, "the rules changed since the baseline was written"
+		return nil, "the rules changed since the baseline was written (rules and options: any edit of the configuration counts)"
 	}
+	fc, haveFC := r.lastFullCheck()
 	if every := r.pol.Options.FullCheckEvery; every > 0 {
-		last := r.lastFullCheck()
-		if last.IsZero() {
+		if !haveFC {
 			return nil, "no full check is on record"
 		}
-		if ago := time.Since(last); ago >= every {
-			return nil, fmt.Sprintf("the last full check was at %s, full_check_every is %s", last.Format(time.RFC3339), every)
+		if ago := time.Since(fc.Time); ago >= every {
+			return nil, fmt.Sprintf("the last full check was at %s, full_check_every is %s", fc.Time.Format(time.RFC3339), every)
 		}
+	}
+	// The moment the journal must cover from: the baseline's writing, or
+	// a later full check of this baseline and rules (what differed then
+	// is rescanned too), which lets a watcher started after the baseline
+	// (a reboot) vouch for what came after that check.
+	a := anchor{at: m.Created}
+	if haveFC && fc.Time.After(m.Created) && fc.BaselineCreated.Equal(m.Created) &&
+		fc.RulesDigest == hex.EncodeToString(r.pol.Digest[:]) && !fc.TooMany && !st.Started.After(fc.Time) {
+		a = anchor{at: fc.Time, fullCheck: true, carried: fc.Differing}
+	}
+	if why := trustState(st, a); why != "" {
+		return nil, why
 	}
 	if _, fp, err := watchTargets(r.pol); err != nil || fp != st.Mounts {
 		return nil, "a watched file system was mounted, unmounted or remounted since agent watch started"
@@ -570,11 +580,14 @@ func (r *integrityRun) journalTrust(base *db.Baseline) (*journalView, string) {
 	if err != nil {
 		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
 	}
-	if why := trustState(st, m.Created); why != "" {
+	if why := trustState(st, a); why != "" {
 		return nil, why
 	}
-	v := &journalView{dirty: map[string]bool{}, inodes: map[db.Inode]bool{}, complete: st.Started}
-	since := m.Created.Add(-2 * time.Second)
+	v := &journalView{dirty: map[string]bool{}, inodes: map[db.Inode]bool{}, complete: st.Started, anchor: a}
+	for _, p := range a.carried {
+		v.dirty[p] = true
+	}
+	since := a.at.Add(-2 * time.Second)
 	if err := j.Dirty(since, func(p string) { v.dirty[p] = true }); err != nil {
 		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
 	}
@@ -584,9 +597,16 @@ func (r *integrityRun) journalTrust(base *db.Baseline) (*journalView, string) {
 	return v, ""
 }
 
+// anchor is the moment check --incremental takes the journal from.
+type anchor struct {
+	at        time.Time
+	fullCheck bool     // at is a full check's start, not the baseline's writing
+	carried   []string // the paths that differed from the baseline at that check
+}
+
 // trustState says why a journal in state st does not cover everything
-// since created ("" when it does).
-func trustState(st db.JournalState, created time.Time) string {
+// since the anchor ("" when it does).
+func trustState(st db.JournalState, a anchor) string {
 	switch {
 	case !st.Overflowed.IsZero():
 		return fmt.Sprintf("the event queue overflowed at %s and events were lost", st.Overflowed.Format(time.RFC3339))
@@ -594,9 +614,9 @@ func trustState(st db.JournalState, created time.Time) string {
 		return fmt.Sprintf("the journal reached its bound of %d paths", watchJournalMax)
 	case len(st.Unmarked) > 0:
 		return "some file systems are not watched: " + strings.Join(st.Unmarked, "; ")
-	case st.Started.After(created):
-		return fmt.Sprintf("agent watch started at %s, after the baseline was written (%s): changes in between are not journaled",
-			st.Started.Format(time.RFC3339), created.Format(time.RFC3339))
+	case st.Started.After(a.at):
+		return fmt.Sprintf("agent watch started at %s, after the baseline was written (%s) and after the last full check: changes in between are not journaled (the next full check, update or init makes incremental checks possible again)",
+			st.Started.Format(time.RFC3339), a.at.Format(time.RFC3339))
 	}
 	return ""
 }

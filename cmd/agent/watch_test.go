@@ -398,9 +398,36 @@ func TestWatchIncremental(t *testing.T) {
 		}
 	}
 
+	// A watcher restarted (a reboot) after the baseline: refused until a
+	// full check it saw; then incremental again, carrying what differed
+	// at that check.
+	w.stop()
+	w.start()
+	if _, _, stderr := w.checkJSON("--incremental"); !strings.Contains(stderr, "incremental check refused: agent watch started at") {
+		t.Errorf("check --incremental after the watcher restarted: %q", stderr)
+	}
+	if err := os.WriteFile(filepath.Join(m, "etc/a"), []byte("changed after the restart\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compare("after a restart and a full check")
+	if !strings.Contains(lastNotices, "since the full check of") {
+		t.Errorf("after a restart: not anchored at the full check: %s", lastNotices)
+	}
+
 	// The last full check is full_check_every old: a full check instead.
-	old := time.Now().Add(-8 * 24 * time.Hour).UTC().Format(time.RFC3339Nano)
-	if err := os.WriteFile(filepath.Join(w.dir, "state", fullCheckName), []byte(old+"\n"), 0o600); err != nil {
+	b, err := os.ReadFile(filepath.Join(w.dir, "state", fullCheckName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fc fullCheck
+	if err := json.Unmarshal(b, &fc); err != nil {
+		t.Fatalf("%s: %v\n%s", fullCheckName, err, b)
+	}
+	fc.Time = time.Now().Add(-8 * 24 * time.Hour)
+	if b, err = json.Marshal(fc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.dir, "state", fullCheckName), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, notices, stderr := w.checkJSON("--incremental")
@@ -553,6 +580,10 @@ func TestDaemonWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeConf(t, w.conf, "watch=yes\ncheck_mode=incremental\nschedule_check=@every 2s\nschedule_raid=@yearly\nposture_schedule=@yearly\naoe_config="+filepath.Join(w.dir, "vbladed.conf")+"\n"+string(b))
+	// The baseline of this configuration (another one is refused too).
+	if r := agent(t, "--config", w.conf, "init"); r.code != 0 {
+		t.Fatalf("init: %d\n%s", r.code, r.stderr)
+	}
 	d := startDaemon(t, nil, "--config", w.conf, "daemon")
 	if !waitUntil(15*time.Second, func() bool { return strings.Contains(d.log.String(), "agent: watching") }) {
 		t.Fatalf("the daemon did not start agent watch; output:\n%s", d.log)
@@ -563,6 +594,19 @@ func TestDaemonWatch(t *testing.T) {
 		return strings.Contains(d.log.String(), "incremental check refused: agent watch started at")
 	}) {
 		t.Fatalf("the integrity job did not run check --incremental; output:\n%s", d.log)
+	}
+	// That full check, made while the watcher ran, anchors the next ones:
+	// they are incremental (the notice of a kept report says so).
+	if !waitUntil(15*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(w.dir, "reports", "check-*.json"))
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "incremental check: ") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no incremental check after the first full one; output:\n%s", d.log)
 	}
 	planted := filepath.Join(w.mnt, "bin", "planted")
 	if err := os.WriteFile(planted, []byte("#!/bin/sh\n"), 0o755); err != nil {
