@@ -356,6 +356,23 @@ type fullCheck struct {
 	// TooMany is set instead past maxAnchorPaths.
 	Differing []string `json:"differing"`
 	TooMany   bool     `json:"too_many,omitempty"`
+	// Partial records instead that the baseline created at
+	// BaselineCreated was written by update --packages or --limit, which
+	// keep entries they did not read: it is no image of the tree to
+	// anchor at, and no full read happened.
+	Partial bool `json:"partial,omitempty"`
+}
+
+// writePartial records that a partial update wrote the baseline created at
+// r.start (see fullCheck.Partial).
+func (r *integrityRun) writePartial() {
+	b, err := json.Marshal(fullCheck{BaselineCreated: r.start, RulesDigest: hex.EncodeToString(r.pol.Digest[:]), Differing: []string{}, Partial: true})
+	if err == nil {
+		err = atomicfile.WriteFile(r.path(fullCheckName), append(b, '\n'), 0o600)
+	}
+	if err != nil {
+		r.warn("cannot record that this update was partial: %v", err)
+	}
 }
 
 // maxAnchorPaths bounds fullCheck.Differing; a check that found more
@@ -381,12 +398,13 @@ func (r *integrityRun) writeFullCheck(t, baseCreated time.Time, differing []stri
 	}
 }
 
-// lastFullCheck reads the record of the last full read of the tree; ok is
-// false when there is none (or it cannot be read: then it is no anchor).
+// lastFullCheck reads the record of the last full read of the tree (or of
+// a partial update since); ok is false when there is none (or it cannot be
+// read: then it is no anchor).
 func (r *integrityRun) lastFullCheck() (fullCheck, bool) {
 	var fc fullCheck
 	b, err := os.ReadFile(r.path(fullCheckName))
-	if err != nil || json.Unmarshal(b, &fc) != nil || fc.Time.IsZero() {
+	if err != nil || json.Unmarshal(b, &fc) != nil || fc.Time.IsZero() && !fc.Partial {
 		return fullCheck{}, false
 	}
 	return fc, true

@@ -545,6 +545,12 @@ func (r *integrityRun) journalTrust(base *db.Baseline) (*journalView, string) {
 		return nil, "the rules changed since the baseline was written (rules and options: any edit of the configuration counts)"
 	}
 	fc, haveFC := r.lastFullCheck()
+	if haveFC && fc.Partial {
+		if fc.BaselineCreated.Equal(m.Created) {
+			return nil, "the baseline was written by update --packages or --limit, which keep entries they did not read: the next full check makes incremental checks possible again"
+		}
+		haveFC = false
+	}
 	if every := r.pol.Options.FullCheckEvery; every > 0 {
 		if !haveFC {
 			return nil, "no full check is on record"

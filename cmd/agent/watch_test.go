@@ -440,6 +440,16 @@ func TestWatchIncremental(t *testing.T) {
 		t.Errorf("check --incremental after a full check: %q", notices)
 	}
 
+	// A partial update (--limit) keeps entries it did not read: no
+	// anchor until the next full check.
+	if r := agent(t, "--config", w.conf, "update", "--limit", m+"/etc"); r.code&^7 != 0 {
+		t.Fatalf("update --limit: %d\n%s", r.code, r.stderr)
+	}
+	if _, _, stderr := w.checkJSON("--incremental"); !strings.Contains(stderr, "incremental check refused: the baseline was written by update --packages or --limit") {
+		t.Errorf("check --incremental after update --limit: %q", stderr)
+	}
+	compare("after update --limit and a full check")
+
 	// Other rules than the baseline's: a full check.
 	conf, err = os.ReadFile(w.conf)
 	if err != nil {
