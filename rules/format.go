@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -30,6 +32,27 @@ func (p *Policy) Format() string {
 			b.WriteByte('\n')
 		}
 	}
+	p.formatRules(&b)
+	return b.String()
+}
+
+// ScanDigest is the SHA-256 of what the entries a scan records depend on:
+// the rules and groups, root_prefix, acl_no_symlink_follow and the paths
+// the agent excludes from every scan. The other options (mail, schedules,
+// report layout) can change without making an earlier scan stale, which
+// check --incremental relies on.
+func (p *Policy) ScanDigest() [32]byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# scan\nroot_prefix=%s\nacl_no_symlink_follow=%t\n", escapeConfig(p.Options.RootPrefix), p.Options.ACLNoSymlinkFollow)
+	for _, e := range p.excl {
+		fmt.Fprintf(&b, "excluded=%s\n", escapeConfig(e.Path))
+	}
+	p.formatRules(&b)
+	return sha256.Sum256([]byte(b.String()))
+}
+
+// formatRules writes the rules, then the groups, as Format does.
+func (p *Policy) formatRules(b *strings.Builder) {
 	for _, r := range p.Rules {
 		if r == nil {
 			continue
@@ -71,7 +94,6 @@ func (p *Policy) Format() string {
 		b.WriteString(p.Groups[n].String())
 		b.WriteByte('\n')
 	}
-	return b.String()
 }
 
 // escapeConfig escapes a value for the config lexer: backslash, blank and

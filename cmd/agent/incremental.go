@@ -351,7 +351,11 @@ func isWatchProcess(pid int) bool {
 type fullCheck struct {
 	Time            time.Time `json:"time"`
 	BaselineCreated time.Time `json:"baseline_created"`
-	RulesDigest     string    `json:"rules_digest"`
+	// Scan is the rules.Policy.ScanDigest (hex) this read ran with,
+	// BaselineScan the one the baseline was recorded with ("" when not
+	// known: then the baseline's full config digest must match).
+	Scan         string `json:"scan_digest"`
+	BaselineScan string `json:"baseline_scan_digest,omitempty"`
 	// Differing are the paths whose entry differed from the baseline;
 	// TooMany is set instead past maxAnchorPaths.
 	Differing []string `json:"differing"`
@@ -364,9 +368,16 @@ type fullCheck struct {
 }
 
 // writePartial records that a partial update wrote the baseline created at
-// r.start (see fullCheck.Partial).
-func (r *integrityRun) writePartial() {
-	b, err := json.Marshal(fullCheck{BaselineCreated: r.start, RulesDigest: hex.EncodeToString(r.pol.Digest[:]), Differing: []string{}, Partial: true})
+// r.start over the one created at oldCreated (see fullCheck.Partial).
+func (r *integrityRun) writePartial(oldCreated time.Time) {
+	// The kept entries were recorded with the old baseline's config: the
+	// new one's is known when that was this one.
+	scan := r.scanDigest()
+	fc := fullCheck{BaselineCreated: r.start, Scan: scan, Differing: []string{}, Partial: true}
+	if prev, ok := r.lastFullCheck(); ok && prev.BaselineCreated.Equal(oldCreated) && prev.BaselineScan == scan {
+		fc.BaselineScan = scan
+	}
+	b, err := json.Marshal(fc)
 	if err == nil {
 		err = atomicfile.WriteFile(r.path(fullCheckName), append(b, '\n'), 0o600)
 	}
@@ -381,8 +392,18 @@ const maxAnchorPaths = 100_000
 
 // writeFullCheck records a full read of the tree that started at t, against
 // the baseline created at baseCreated, with the paths that differed from it.
+//
+// A new baseline (init, update: differing is nil) was recorded with this
+// config; an older one with the config its record says, if it is the one
+// the previous record describes.
 func (r *integrityRun) writeFullCheck(t, baseCreated time.Time, differing []string) {
-	fc := fullCheck{Time: t, BaselineCreated: baseCreated, RulesDigest: hex.EncodeToString(r.pol.Digest[:]), Differing: differing}
+	scan := r.scanDigest()
+	fc := fullCheck{Time: t, BaselineCreated: baseCreated, Scan: scan, Differing: differing}
+	if baseCreated.Equal(t) {
+		fc.BaselineScan = scan
+	} else if prev, ok := r.lastFullCheck(); ok && prev.BaselineCreated.Equal(baseCreated) {
+		fc.BaselineScan = prev.BaselineScan
+	}
 	if len(differing) > maxAnchorPaths {
 		fc.Differing, fc.TooMany = nil, true
 	}
@@ -396,6 +417,12 @@ func (r *integrityRun) writeFullCheck(t, baseCreated time.Time, differing []stri
 	if err != nil {
 		r.warn("cannot record the time of this full read: %v", err)
 	}
+}
+
+// scanDigest is the hex rules.Policy.ScanDigest of the current config.
+func (r *integrityRun) scanDigest() string {
+	d := r.pol.ScanDigest()
+	return hex.EncodeToString(d[:])
 }
 
 // lastFullCheck reads the record of the last full read of the tree (or of

@@ -436,7 +436,7 @@ func (r *integrityRun) check(update bool) error {
 		if err := r.mergePackages(old, cur, rep); err != nil {
 			return err
 		}
-		r.writePartial()
+		r.writePartial(old.Meta().Created)
 		rep.NewBaseline = base
 		rep.NewBaselineDigest = r.digest(base)
 	} else if update {
@@ -445,7 +445,7 @@ func (r *integrityRun) check(update bool) error {
 			if err := r.mergeLimited(old, cur); err != nil {
 				return err
 			}
-			r.writePartial()
+			r.writePartial(old.Meta().Created)
 		} else if _, err := db.Install(last, base, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
 			return err
 		}

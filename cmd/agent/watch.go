@@ -541,10 +541,17 @@ func (r *integrityRun) journalTrust(base *db.Baseline) (*journalView, string) {
 		return nil, "agent watch is not running, so the journal may miss changes"
 	}
 	m := base.Meta()
-	if m.RulesDigest != r.pol.Digest {
-		return nil, "the rules changed since the baseline was written (rules and options: any edit of the configuration counts)"
-	}
 	fc, haveFC := r.lastFullCheck()
+	// Options that do not change what a scan records (mail, schedules,
+	// report layout) may have changed since the baseline.
+	scan := r.scanDigest()
+	sameScan := m.RulesDigest == r.pol.Digest
+	if haveFC && fc.BaselineCreated.Equal(m.Created) && fc.BaselineScan != "" {
+		sameScan = fc.BaselineScan == scan
+	}
+	if !sameScan {
+		return nil, "the rules changed since the baseline was written"
+	}
 	if haveFC && fc.Partial {
 		if fc.BaselineCreated.Equal(m.Created) {
 			return nil, "the baseline was written by update --packages or --limit, which keep entries they did not read: the next full check makes incremental checks possible again"
@@ -565,7 +572,7 @@ func (r *integrityRun) journalTrust(base *db.Baseline) (*journalView, string) {
 	// (a reboot) vouch for what came after that check.
 	a := anchor{at: m.Created}
 	if haveFC && fc.Time.After(m.Created) && fc.BaselineCreated.Equal(m.Created) &&
-		fc.RulesDigest == hex.EncodeToString(r.pol.Digest[:]) && !fc.TooMany && !st.Started.After(fc.Time) {
+		fc.Scan == scan && !fc.TooMany && !st.Started.After(fc.Time) {
 		a = anchor{at: fc.Time, fullCheck: true, carried: fc.Differing}
 	}
 	if why := trustState(st, a); why != "" {

@@ -450,11 +450,19 @@ func TestWatchIncremental(t *testing.T) {
 	}
 	compare("after update --limit and a full check")
 
-	// Other rules than the baseline's: a full check.
+	// An option that does not change what a scan records: still
+	// incremental.
 	conf, err = os.ReadFile(w.conf)
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeConf(t, w.conf, "mail_from=agent@example.org\nreport_quiet=yes\n"+string(conf))
+	if err := os.WriteFile(filepath.Join(m, "etc/a"), []byte("changed after an option edit\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compare("after an option edit")
+
+	// Other rules than the baseline's: a full check.
 	writeConf(t, w.conf, strings.Replace(string(conf), "+sha256", "+sha512", 1))
 	if _, _, stderr := w.checkJSON("--incremental"); !strings.Contains(stderr, "incremental check refused: the rules changed") {
 		t.Errorf("check --incremental with other rules: %q", stderr)
