@@ -53,6 +53,7 @@ const sshvalLine = `^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} \S+ ss
 func rulesText(log, name, from, root, pull, del string) string {
 	return fmt.Sprintf(`# sshval end-to-end test: rule %[2]s
 log %[1]s
+counters none
 
 rsync %[2]s {
 	from %[3]s

@@ -15,7 +15,7 @@ func TestSSHValClientAddress(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "sshval.log")
 	rules := filepath.Join(dir, "sshval.conf")
-	conf := "log " + logFile + "\ncommand t {\n\tfrom 127.0.0.1\n\trun /bin/true\n}\n" +
+	conf := "log " + logFile + "\ncounters none\ncommand t {\n\tfrom 127.0.0.1\n\trun /bin/true\n}\n" +
 		"rsync r {\n\tfrom 127.0.0.1\n\troot " + filepath.Join(dir, "root") + "\n\tpush yes\n}\n"
 	if err := os.WriteFile(rules, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

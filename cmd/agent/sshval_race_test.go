@@ -69,7 +69,7 @@ func newRaceRig(t *testing.T, mode, rule string) *raceRig {
 		t.Fatal(err)
 	}
 	rules := filepath.Join(dir, "rules.conf")
-	text := fmt.Sprintf("rsync race {\n\troot %s\n\tconfine %s\n%s}\n", r.root, mode, rule)
+	text := fmt.Sprintf("counters none\nrsync race {\n\troot %s\n\tconfine %s\n%s}\n", r.root, mode, rule)
 	if err := os.WriteFile(rules, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func newSSHValRootRig(t *testing.T) *sshvalRootRig {
 		root := filepath.Join(dir, "data", name)
 		mkdirOwned(t, root, 0o755, 0, 0)
 		r.roots[name] = root
-		rules := fmt.Sprintf("log %s\nrsync %s {\n\tfrom 127.0.0.0/8\n\troot %s\n\tpush yes\n\t%s\n}\n", r.log, name, root, settings)
+		rules := fmt.Sprintf("log %s\ncounters none\nrsync %s {\n\tfrom 127.0.0.0/8\n\troot %s\n\tpush yes\n\t%s\n}\n", r.log, name, root, settings)
 		conf := filepath.Join(dir, "etc", name+".conf")
 		writeOwned(t, conf, rules, 0o644, 0, 0)
 		key, err := sshtest.NewKey(filepath.Join(dir, "keys", name), "agent-sshval-root "+name)
