@@ -52,13 +52,15 @@ func statusCommand() *cli.Command {
 			if pol != nil {
 				exports = aoeStatus(pol)
 			}
+			ws := readWatchStatus(dir)
+			readIncremental(c, pol, dir, &ws)
 			if c.Bool("json") {
 				out := struct {
 					Running bool               `json:"running"`
 					Daemon  *daemonStatus      `json:"daemon,omitempty"`
 					AoE     []aoe.ExportStatus `json:"aoe"`
 					Watch   watchStatus        `json:"watch"`
-				}{Running: running, AoE: exports, Watch: readWatchStatus(dir)}
+				}{Running: running, AoE: exports, Watch: ws}
 				if st.Format != 0 {
 					out.Daemon = &st
 				}
@@ -113,7 +115,7 @@ func statusCommand() *cli.Command {
 				tw.Flush()
 			}
 			fmt.Fprintln(w)
-			writeWatchStatus(w, readWatchStatus(dir))
+			writeWatchStatus(w, ws)
 			return nil
 		},
 	}

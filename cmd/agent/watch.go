@@ -502,6 +502,58 @@ func (r *integrityRun) compareBatch(base *db.Baseline, batch map[string]time.Tim
 	return rep, nil
 }
 
+// journalAnchor says from when a journal in state st covers every change
+// for check --incremental against base, or why it cannot ("" when it can).
+// It asks nothing of the watcher (journalTrust then does).
+func (r *integrityRun) journalAnchor(base *db.Baseline, st db.JournalState) (anchor, string) {
+	dir := r.pol.Options.StateDir
+	if !watcherRunning(dir) {
+		return anchor{}, "agent watch is not running, so the journal may miss changes"
+	}
+	m := base.Meta()
+	fc, haveFC := r.lastFullCheck()
+	// Options that do not change what a scan records (mail, schedules,
+	// report layout) may have changed since the baseline.
+	scan := r.scanDigest()
+	sameScan := m.RulesDigest == r.pol.Digest
+	if haveFC && fc.BaselineCreated.Equal(m.Created) && fc.BaselineScan != "" {
+		sameScan = fc.BaselineScan == scan
+	}
+	if !sameScan {
+		return anchor{}, "the rules changed since the baseline was written"
+	}
+	if haveFC && fc.Partial {
+		if fc.BaselineCreated.Equal(m.Created) {
+			return anchor{}, "the baseline was written by update --packages or --limit, which keep entries they did not read: the next full check makes incremental checks possible again"
+		}
+		haveFC = false
+	}
+	if every := r.pol.Options.FullCheckEvery; every > 0 {
+		if !haveFC {
+			return anchor{}, "no full check is on record"
+		}
+		if ago := time.Since(fc.Time); ago >= every {
+			return anchor{}, fmt.Sprintf("the last full check was at %s, full_check_every is %s", fc.Time.Format(time.RFC3339), every)
+		}
+	}
+	// The moment the journal must cover from: the baseline's writing, or
+	// a later full check of this baseline and rules (what differed then
+	// is rescanned too), which lets a watcher started after the baseline
+	// (a reboot) vouch for what came after that check.
+	a := anchor{at: m.Created}
+	if haveFC && fc.Time.After(m.Created) && fc.BaselineCreated.Equal(m.Created) &&
+		fc.Scan == scan && !fc.TooMany && !st.Started.After(fc.Time) {
+		a = anchor{at: fc.Time, fullCheck: true, carried: fc.Differing}
+	}
+	if why := trustState(st, a); why != "" {
+		return anchor{}, why
+	}
+	if _, fp, err := watchTargets(r.pol); err != nil || fp != st.Mounts {
+		return anchor{}, "a watched file system was mounted, unmounted or remounted since agent watch started"
+	}
+	return a, ""
+}
+
 // journalView is what check --incremental reads from a trusted journal:
 // the paths and the inodes of files with several links touched since the
 // baseline was written, and since when the journal is complete.
@@ -537,49 +589,9 @@ func (r *integrityRun) journalTrust(base *db.Baseline) (*journalView, string) {
 	if why != "" {
 		return nil, why
 	}
-	if !watcherRunning(dir) {
-		return nil, "agent watch is not running, so the journal may miss changes"
-	}
-	m := base.Meta()
-	fc, haveFC := r.lastFullCheck()
-	// Options that do not change what a scan records (mail, schedules,
-	// report layout) may have changed since the baseline.
-	scan := r.scanDigest()
-	sameScan := m.RulesDigest == r.pol.Digest
-	if haveFC && fc.BaselineCreated.Equal(m.Created) && fc.BaselineScan != "" {
-		sameScan = fc.BaselineScan == scan
-	}
-	if !sameScan {
-		return nil, "the rules changed since the baseline was written"
-	}
-	if haveFC && fc.Partial {
-		if fc.BaselineCreated.Equal(m.Created) {
-			return nil, "the baseline was written by update --packages or --limit, which keep entries they did not read: the next full check makes incremental checks possible again"
-		}
-		haveFC = false
-	}
-	if every := r.pol.Options.FullCheckEvery; every > 0 {
-		if !haveFC {
-			return nil, "no full check is on record"
-		}
-		if ago := time.Since(fc.Time); ago >= every {
-			return nil, fmt.Sprintf("the last full check was at %s, full_check_every is %s", fc.Time.Format(time.RFC3339), every)
-		}
-	}
-	// The moment the journal must cover from: the baseline's writing, or
-	// a later full check of this baseline and rules (what differed then
-	// is rescanned too), which lets a watcher started after the baseline
-	// (a reboot) vouch for what came after that check.
-	a := anchor{at: m.Created}
-	if haveFC && fc.Time.After(m.Created) && fc.BaselineCreated.Equal(m.Created) &&
-		fc.Scan == scan && !fc.TooMany && !st.Started.After(fc.Time) {
-		a = anchor{at: fc.Time, fullCheck: true, carried: fc.Differing}
-	}
-	if why := trustState(st, a); why != "" {
+	a, why := r.journalAnchor(base, st)
+	if why != "" {
 		return nil, why
-	}
-	if _, fp, err := watchTargets(r.pol); err != nil || fp != st.Mounts {
-		return nil, "a watched file system was mounted, unmounted or remounted since agent watch started"
 	}
 	if err := watchSync(dir, st, 5*time.Second); err != nil {
 		return nil, err.Error()
@@ -647,6 +659,34 @@ type watchStatus struct {
 	Paths    int              `json:"journaled_paths"`
 	Complete bool             `json:"complete"`
 	Why      string           `json:"why,omitempty"` // why the journal is incomplete or unreadable
+	// Incremental says whether check --incremental would run now (without
+	// asking the watcher to journal its queue, which the check does):
+	// IncrementalSince is the moment it takes the journal from, or
+	// IncrementalWhy why it would run a full check.
+	Incremental      bool      `json:"incremental"`
+	IncrementalSince time.Time `json:"incremental_since,omitzero"`
+	IncrementalWhy   string    `json:"incremental_why,omitempty"`
+}
+
+// readIncremental fills ws's Incremental fields for the config pol (nil:
+// unknown) from the journal state it read.
+func readIncremental(c *cli.Context, pol *rules.Policy, dir string, ws *watchStatus) {
+	if pol == nil || ws.Journal == nil {
+		return
+	}
+	base, err := db.Open(filepath.Join(dir, baselineName))
+	if err != nil {
+		ws.IncrementalWhy = fmt.Sprintf("no baseline to compare with: %v", err)
+		return
+	}
+	defer base.Close()
+	pol.Options.StateDir = dir // status's own copy of the config
+	r := newRun(c, pol)
+	a, why := r.journalAnchor(base, *ws.Journal)
+	ws.Incremental, ws.IncrementalWhy = why == "", why
+	if why == "" {
+		ws.IncrementalSince = a.at
+	}
 }
 
 func readWatchStatus(dir string) watchStatus {
@@ -708,6 +748,12 @@ func writeWatchStatus(w io.Writer, ws watchStatus) {
 	}
 	fmt.Fprintf(w, "watch: %d events, %d queue overflows, journal of %d paths, %s (last written %s)\n",
 		st.Events, st.Overflows, ws.Paths, complete, st.Updated.Local().Format(time.DateTime))
+	switch {
+	case ws.Incremental:
+		fmt.Fprintf(w, "watch: check --incremental: possible, from the journal since %s\n", ws.IncrementalSince.Local().Format(time.DateTime))
+	case ws.IncrementalWhy != "":
+		fmt.Fprintf(w, "watch: check --incremental: a full check instead: %s\n", ws.IncrementalWhy)
+	}
 }
 
 // startWatch runs agent watch as a child of the daemon when the watch

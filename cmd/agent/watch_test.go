@@ -403,6 +403,9 @@ func TestWatchIncremental(t *testing.T) {
 	// at that check.
 	w.stop()
 	w.start()
+	if r := agent(t, "--config", w.conf, "status"); !strings.Contains(r.stdout, "watch: check --incremental: a full check instead: agent watch started at") {
+		t.Errorf("status after the watcher restarted:\n%s", r.stdout)
+	}
 	if _, _, stderr := w.checkJSON("--incremental"); !strings.Contains(stderr, "incremental check refused: agent watch started at") {
 		t.Errorf("check --incremental after the watcher restarted: %q", stderr)
 	}
@@ -410,6 +413,9 @@ func TestWatchIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	compare("after a restart and a full check")
+	if r := agent(t, "--config", w.conf, "status"); !strings.Contains(r.stdout, "watch: check --incremental: possible, from the journal since") {
+		t.Errorf("status after an anchoring full check:\n%s", r.stdout)
+	}
 	if !strings.Contains(lastNotices, "since the full check of") {
 		t.Errorf("after a restart: not anchored at the full check: %s", lastNotices)
 	}
