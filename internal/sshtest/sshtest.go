@@ -406,8 +406,7 @@ func (s *Server) kill() {
 	}
 }
 
-// Stop kills sshd and removes /run/sshd if Start created it. A second
-// Stop does nothing.
+// Stop kills sshd. A second Stop does nothing.
 func (s *Server) Stop() error {
 	s.stop.Do(func() {
 		s.kill()
@@ -416,43 +415,23 @@ func (s *Server) Stop() error {
 	return s.stopErr
 }
 
-var (
-	privsepMu    sync.Mutex
-	privsepUsers int  // running servers that need privsepDir
-	privsepOwned bool // the rig created privsepDir and removes it last
-)
-
-// ensurePrivsep makes /run/sshd (root, 0755) unless it exists, and counts
-// the server using it.
+// ensurePrivsep makes /run/sshd (root, 0755) unless it exists. It is left
+// in place afterwards: the test binaries of several packages run at once,
+// and one removing it broke another's running sshd ("Missing privilege
+// separation directory", seen on a fresh CI root); openssh-server makes the
+// same directory at boot.
 func ensurePrivsep() error {
-	privsepMu.Lock()
-	defer privsepMu.Unlock()
-	err := os.Mkdir(privsepDir, 0o755)
-	switch {
-	case err == nil:
-		privsepOwned = true
-	case !errors.Is(err, os.ErrExist):
+	if err := os.Mkdir(privsepDir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	privsepUsers++
 	return nil
 }
 
-// releasePrivsep undoes one ensurePrivsep and removes /run/sshd when the
-// last server that needed it is gone, if the rig made it.
+// releasePrivsep marks the server as no longer needing /run/sshd, which
+// stays (see ensurePrivsep).
 func (s *Server) releasePrivsep() error {
-	if !s.privsep {
-		return nil
-	}
 	s.privsep = false
-	privsepMu.Lock()
-	defer privsepMu.Unlock()
-	privsepUsers--
-	if privsepUsers > 0 || !privsepOwned {
-		return nil
-	}
-	privsepOwned = false
-	return os.Remove(privsepDir)
+	return nil
 }
 
 // logBuffer collects sshd's output while Start and the test read it.
