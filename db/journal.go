@@ -20,6 +20,7 @@ import (
 // read it while the watcher runs.
 var (
 	journalPaths  = []byte("dirty")
+	journalTrees  = []byte("trees")
 	journalInodes = []byte("inodes")
 	journalMeta   = []byte("meta")
 	journalState  = []byte("state")
@@ -43,6 +44,9 @@ type JournalState struct {
 	// Mounts fingerprints the mount table entries of the marked file
 	// systems (id, device, mount point, options) when the watcher started.
 	Mounts string `json:"mounts"`
+	// Scan is the scan config digest (rules.Policy.ScanDigest, hex) the
+	// watcher matches events with.
+	Scan string `json:"scan,omitempty"`
 	// Overflowed is when the kernel's queue first overflowed (zero:
 	// never since Started); Full is set when the journal hit its bound.
 	Overflowed time.Time `json:"overflowed,omitzero"`
@@ -70,7 +74,7 @@ func OpenJournal(path string) (*Journal, error) {
 	}
 	j := &Journal{bdb: bdb, path: path}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{journalPaths, journalInodes, journalMeta} {
+		for _, b := range [][]byte{journalPaths, journalTrees, journalInodes, journalMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -104,7 +108,7 @@ func (j *Journal) Close() error { return j.bdb.Close() }
 // has seen nothing before its start.
 func (j *Journal) Reset(st JournalState) error {
 	return j.bdb.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{journalPaths, journalInodes} {
+		for _, b := range [][]byte{journalPaths, journalTrees, journalInodes} {
 			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 				return err
 			}
@@ -124,12 +128,14 @@ func putState(tx *bolt.Tx, st JournalState) error {
 	return tx.Bucket(journalMeta).Put(journalState, b)
 }
 
-// Record adds the paths of a batch (path → time of its last event) and
-// the inodes of the files with several links it touched, and stores st,
-// in one transaction. Once the journal holds max paths (or inodes) it
-// takes no more and st.Full is set: a journal that lost a path must not
-// be trusted. It returns the number of paths the journal holds.
-func (j *Journal) Record(paths map[string]time.Time, inodes map[Inode]time.Time, st *JournalState, max int) (int, error) {
+// Record adds the paths of a batch (path → time of its last event), the
+// directories created, removed or moved in it (trees: everything below
+// them is to be read again) and the inodes of the files with several links
+// it touched, and stores st, in one transaction. Once the journal holds max
+// paths (or trees, or inodes) it takes no more and st.Full is set: a
+// journal that lost a path must not be trusted. It returns the number of
+// paths the journal holds.
+func (j *Journal) Record(paths, trees map[string]time.Time, inodes map[Inode]time.Time, st *JournalState, max int) (int, error) {
 	var n int
 	// bbolt keeps the key and value slices of a Put until the commit:
 	// each gets its own.
@@ -154,6 +160,29 @@ func (j *Journal) Record(paths map[string]time.Time, inodes map[Inode]time.Time,
 				ni++
 			}
 			if err := ib.Put(k, stamp(t)); err != nil {
+				return err
+			}
+		}
+		tb := tx.Bucket(journalTrees)
+		if tb == nil {
+			var err error
+			if tb, err = tx.CreateBucket(journalTrees); err != nil {
+				return err
+			}
+		}
+		nt := tb.Stats().KeyN
+		for p, t := range trees {
+			if p == "" {
+				continue
+			}
+			if tb.Get([]byte(p)) == nil {
+				if nt >= max {
+					st.Full = true
+					continue
+				}
+				nt++
+			}
+			if err := tb.Put([]byte(p), stamp(t)); err != nil {
 				return err
 			}
 		}
@@ -184,7 +213,7 @@ func (j *Journal) Record(paths map[string]time.Time, inodes map[Inode]time.Time,
 // creation of the current baseline: the baseline holds what they became).
 func (j *Journal) Prune(t time.Time) error {
 	return j.bdb.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{journalPaths, journalInodes} {
+		for _, name := range [][]byte{journalPaths, journalTrees, journalInodes} {
 			b := tx.Bucket(name)
 			if b == nil {
 				continue
@@ -240,6 +269,26 @@ func (j *Journal) Dirty(since time.Time, fn func(path string)) error {
 		return b.ForEach(func(k, v []byte) error {
 			if len(v) != 8 {
 				return corrupt("read", j.path, "journal entry %q of %d bytes", k, len(v))
+			}
+			if int64(binary.BigEndian.Uint64(v)) >= since.UnixNano() {
+				fn(string(k))
+			}
+			return nil
+		})
+	})
+}
+
+// DirtyTrees calls fn with every directory recorded as created, removed or
+// moved at or after since.
+func (j *Journal) DirtyTrees(since time.Time, fn func(path string)) error {
+	return j.bdb.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(journalTrees)
+		if b == nil {
+			return nil // a journal of an earlier version: none recorded
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				return corrupt("read", j.path, "journal tree entry %q of %d bytes", k, len(v))
 			}
 			if int64(binary.BigEndian.Uint64(v)) >= since.UnixNano() {
 				fn(string(k))

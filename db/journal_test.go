@@ -25,12 +25,12 @@ func TestJournal(t *testing.T) {
 	if err := j.Reset(st); err != nil {
 		t.Fatal(err)
 	}
-	n, err := j.Record(map[string]time.Time{"/a": t0.Add(time.Second), "/b": t0.Add(3 * time.Second)}, nil, &st, 3)
+	n, err := j.Record(map[string]time.Time{"/a": t0.Add(time.Second), "/b": t0.Add(3 * time.Second)}, nil, nil, &st, 3)
 	if err != nil || n != 2 || st.Full {
 		t.Fatalf("Record: %d, %v, full %v", n, err, st.Full)
 	}
 	// Over the bound: the journal says so and keeps what it had.
-	n, err = j.Record(map[string]time.Time{"/c": t0.Add(4 * time.Second), "/d": t0.Add(4 * time.Second), "/a": t0.Add(5 * time.Second)}, nil, &st, 3)
+	n, err = j.Record(map[string]time.Time{"/c": t0.Add(4 * time.Second), "/d": t0.Add(4 * time.Second), "/a": t0.Add(5 * time.Second)}, nil, nil, &st, 3)
 	if err != nil || n != 3 || !st.Full {
 		t.Fatalf("Record over the bound: %d, %v, full %v", n, err, st.Full)
 	}
@@ -95,7 +95,7 @@ func TestJournalInodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := Inode{Dev: 2049, Ino: 100003}, Inode{Dev: 2049, Ino: 7}
-	if _, err := j.Record(nil, map[Inode]time.Time{a: t0.Add(5 * time.Second), b: t0.Add(time.Second)}, &st, 10); err != nil {
+	if _, err := j.Record(nil, map[string]time.Time{"/t": t0.Add(5 * time.Second)}, map[Inode]time.Time{a: t0.Add(5 * time.Second), b: t0.Add(time.Second)}, &st, 10); err != nil {
 		t.Fatal(err)
 	}
 	var got []Inode
@@ -104,6 +104,10 @@ func TestJournalInodes(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] != a {
 		t.Errorf("DirtyInodes since +2s: %v", got)
+	}
+	var trees []string
+	if err := j.DirtyTrees(t0.Add(2*time.Second), func(p string) { trees = append(trees, p) }); err != nil || len(trees) != 1 || trees[0] != "/t" {
+		t.Errorf("DirtyTrees since +2s: %q %v", trees, err)
 	}
 	if err := j.Prune(t0.Add(2 * time.Second)); err != nil {
 		t.Fatal(err)

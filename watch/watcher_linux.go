@@ -46,6 +46,10 @@ type Watcher struct {
 
 	// Counters since Open.
 	Events, Overflows, Unresolved uint64
+	// LastRecords is how many records the last Read got from the kernel,
+	// the watcher's own and unresolvable ones included: 0 means its queue
+	// was empty.
+	LastRecords int
 }
 
 // maxDirCache bounds the handle → path cache; it is emptied when full.
@@ -151,6 +155,7 @@ func (w *Watcher) Close() error {
 // true when the kernel said it lost events (then the caller must not
 // trust its picture any more). A nil slice and no error is a timeout.
 func (w *Watcher) Read(timeoutMS int) (evs []Event, overflow bool, err error) {
+	w.LastRecords = 0
 	pfd := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}, {Fd: int32(w.wake), Events: unix.POLLIN}}
 	n, err := unix.Poll(pfd, timeoutMS)
 	if err != nil {
@@ -174,6 +179,7 @@ func (w *Watcher) Read(timeoutMS int) (evs []Event, overflow bool, err error) {
 		return nil, false, fmt.Errorf("watch: read: %w", err)
 	}
 	perr := ParseEvents(w.buf[:max(k, 0)], func(r Record) {
+		w.LastRecords++
 		if r.Overflow() {
 			overflow = true
 			w.Overflows++

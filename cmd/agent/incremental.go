@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,7 +58,7 @@ func (s *incScope) enter(d string) bool  { return s.ancestors[d] || s.inTree(d) 
 // newIncScope loads the baseline entries of the dirty paths, decides
 // which journaled directories are rescanned as whole trees, and loads
 // the baseline's entries below those.
-func newIncScope(old *db.Baseline, dirty map[string]bool, inodes map[db.Inode]bool, root string) (*incScope, error) {
+func newIncScope(old *db.Baseline, dirty, trees map[string]bool, inodes map[db.Inode]bool, root string) (*incScope, error) {
 	s := &incScope{want: map[string]bool{}, trees: map[string]bool{}, ancestors: map[string]bool{}, old: map[string]*scanner.Entry{}}
 	add := func(p string) {
 		s.want[p] = true
@@ -74,6 +75,15 @@ func newIncScope(old *db.Baseline, dirty map[string]bool, inodes map[db.Inode]bo
 			// A change to a name changes its directory (times, links).
 			add(path.Dir(p))
 		}
+	}
+	for p := range trees {
+		// A directory that was created, removed or moved, whatever
+		// its inode now: read with everything below it.
+		add(p)
+		if p != "/" {
+			add(path.Dir(p))
+		}
+		s.trees[p] = true
 	}
 	for p := range s.want {
 		o, err := old.Get(p)
@@ -169,7 +179,7 @@ func (r *integrityRun) incrementalCheck(old *db.Baseline, view *journalView) err
 		root = "/"
 	}
 	baseDigest := r.digestLater(r.path(baselineName))
-	s, err := newIncScope(old, dirty, view.inodes, root)
+	s, err := newIncScope(old, dirty, view.trees, view.inodes, root)
 	if err != nil {
 		return err
 	}
@@ -360,30 +370,51 @@ type fullCheck struct {
 	// TooMany is set instead past maxAnchorPaths.
 	Differing []string `json:"differing"`
 	TooMany   bool     `json:"too_many,omitempty"`
-	// Partial records instead that the baseline created at
-	// BaselineCreated was written by update --packages or --limit, which
-	// keep entries they did not read: it is no image of the tree to
-	// anchor at, and no full read happened.
-	Partial bool `json:"partial,omitempty"`
+	// Partial are the creation times of baselines that update --packages,
+	// update --limit or accept wrote (the newest last, at most
+	// maxPartial): they keep entries they did not read, or come from an
+	// older scan, so they are no image of the tree to anchor at; only a
+	// full check of them is. Kept by every record that follows.
+	Partial []time.Time `json:"partial_baselines,omitempty"`
 }
 
-// writePartial records that a partial update wrote the baseline created at
-// r.start over the one created at oldCreated (see fullCheck.Partial).
-func (r *integrityRun) writePartial(oldCreated time.Time) {
-	// The kept entries were recorded with the old baseline's config: the
-	// new one's is known when that was this one.
-	scan := r.scanDigest()
-	fc := fullCheck{BaselineCreated: r.start, Scan: scan, Differing: []string{}, Partial: true}
-	if prev, ok := r.lastFullCheck(); ok && prev.BaselineCreated.Equal(oldCreated) && prev.BaselineScan == scan {
-		fc.BaselineScan = scan
+// maxPartial bounds fullCheck.Partial.
+const maxPartial = 32
+
+// isPartial reports whether the baseline created at created is one of fc's
+// partial ones.
+func (fc fullCheck) isPartial(created time.Time) bool {
+	return slices.ContainsFunc(fc.Partial, func(t time.Time) bool { return t.Equal(created) })
+}
+
+// markPartial records, before the baseline created at created is written
+// (by update --packages or --limit, or accept), that it is partial. The
+// record of the last full read stays as it is. An error leaves the baseline
+// unwritten: one that is not marked could anchor an incremental check.
+func (r *integrityRun) markPartial(created time.Time) error {
+	fc, ok := r.lastFullCheck()
+	if !ok {
+		fc = fullCheck{Differing: []string{}}
+	}
+	fc.Partial = append(fc.Partial, created)
+	if n := len(fc.Partial); n > maxPartial {
+		fc.Partial = fc.Partial[n-maxPartial:]
+	}
+	return r.saveFullCheck(fc)
+}
+
+func (r *integrityRun) saveFullCheck(fc fullCheck) error {
+	if fc.Differing == nil {
+		fc.Differing = []string{}
 	}
 	b, err := json.Marshal(fc)
 	if err == nil {
 		err = atomicfile.WriteFile(r.path(fullCheckName), append(b, '\n'), 0o600)
 	}
 	if err != nil {
-		r.warn("cannot record that this update was partial: %v", err)
+		return fmt.Errorf("%w: %s: %w", errWrite, r.path(fullCheckName), err)
 	}
+	return nil
 }
 
 // maxAnchorPaths bounds fullCheck.Differing; a check that found more
@@ -399,23 +430,22 @@ const maxAnchorPaths = 100_000
 func (r *integrityRun) writeFullCheck(t, baseCreated time.Time, differing []string) {
 	scan := r.scanDigest()
 	fc := fullCheck{Time: t, BaselineCreated: baseCreated, Scan: scan, Differing: differing}
+	prev, havePrev := r.lastFullCheck()
+	if havePrev {
+		fc.Partial = prev.Partial
+	}
 	if baseCreated.Equal(t) {
 		fc.BaselineScan = scan
-	} else if prev, ok := r.lastFullCheck(); ok && prev.BaselineCreated.Equal(baseCreated) {
+	} else if havePrev && prev.BaselineCreated.Equal(baseCreated) {
 		fc.BaselineScan = prev.BaselineScan
 	}
 	if len(differing) > maxAnchorPaths {
 		fc.Differing, fc.TooMany = nil, true
 	}
-	if fc.Differing == nil {
-		fc.Differing = []string{}
-	}
-	b, err := json.Marshal(fc)
-	if err == nil {
-		err = atomicfile.WriteFile(r.path(fullCheckName), append(b, '\n'), 0o600)
-	}
-	if err != nil {
-		r.warn("cannot record the time of this full read: %v", err)
+	if err := r.saveFullCheck(fc); err != nil {
+		// Without the record the next incremental check is refused
+		// (or anchors at a baseline that is an image): nothing opens.
+		r.warn("cannot record this full read: %v", err)
 	}
 }
 
@@ -431,7 +461,7 @@ func (r *integrityRun) scanDigest() string {
 func (r *integrityRun) lastFullCheck() (fullCheck, bool) {
 	var fc fullCheck
 	b, err := os.ReadFile(r.path(fullCheckName))
-	if err != nil || json.Unmarshal(b, &fc) != nil || fc.Time.IsZero() && !fc.Partial {
+	if err != nil || json.Unmarshal(b, &fc) != nil {
 		return fullCheck{}, false
 	}
 	return fc, true

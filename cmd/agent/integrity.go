@@ -423,31 +423,33 @@ func (r *integrityRun) check(update bool) error {
 	if err != nil {
 		return err
 	}
-	if r.limit == nil && !r.reuse {
-		// A full read of the tree: after an update the new baseline is
-		// the tree, after a check these paths differ from the old one.
-		if update {
-			r.writeFullCheck(r.start, r.start, nil)
-		} else {
-			r.writeFullCheck(r.start, old.Meta().Created, differing)
-		}
+	if r.limit == nil && !r.reuse && !update {
+		// A full read of the tree: these paths differ from the baseline.
+		r.writeFullCheck(r.start, old.Meta().Created, differing)
 	}
 	if update && r.c.Bool("packages") {
+		if err := r.markPartial(r.start); err != nil {
+			return err
+		}
 		if err := r.mergePackages(old, cur, rep); err != nil {
 			return err
 		}
-		r.writePartial(old.Meta().Created)
 		rep.NewBaseline = base
 		rep.NewBaselineDigest = r.digest(base)
 	} else if update {
 		if r.limit != nil {
 			// Entries outside --limit keep their baseline values.
+			if err := r.markPartial(r.start); err != nil {
+				return err
+			}
 			if err := r.mergeLimited(old, cur); err != nil {
 				return err
 			}
-			r.writePartial(old.Meta().Created)
 		} else if _, err := db.Install(last, base, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
 			return err
+		} else {
+			// The new baseline is this full read of the tree.
+			r.writeFullCheck(r.start, r.start, nil)
 		}
 		rep.NewBaseline = base
 		rep.NewBaselineDigest = r.digest(base)
@@ -651,6 +653,11 @@ func (r *integrityRun) accept() error {
 			return err
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	// An older scan (the journal since it may be pruned), or one made with
+	// --limit: no anchor for check --incremental until a full check.
+	if err := r.markPartial(m.Created); err != nil {
 		return err
 	}
 	if _, err := db.Install(last, base, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {

@@ -285,10 +285,12 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 			return err
 		}
 	}
+	if err := r.markPartial(r.start); err != nil {
+		return err
+	}
 	if _, err := w.Commit(base, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
 		return err
 	}
-	r.writePartial(old.Meta().Created)
 	// last-check.db described the host before this update; accept must
 	// not install it over the update.
 	if err := os.Remove(r.path(lastCheckName)); err != nil && !errors.Is(err, fs.ErrNotExist) {

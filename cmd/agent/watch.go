@@ -56,15 +56,18 @@ func watchCommand() *cli.Command {
 // below one), on the host, and a fingerprint of their mount table lines.
 // Pseudo file systems (proc, sysfs, cgroup...) are left out as the scan
 // leaves them out.
-func watchTargets(pol *rules.Policy) (paths []string, fingerprint string, err error) {
+//
+// remote lists the marked ones that are network or FUSE file systems
+// (remoteFS), which the journal cannot vouch for.
+func watchTargets(pol *rules.Policy) (paths []string, fingerprint string, remote []string, err error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	defer f.Close()
 	mounts, err := posture.ParseMountinfo(f, "/proc/self/mountinfo")
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	root := pol.Options.RootPrefix
 	if root == "" {
@@ -94,11 +97,22 @@ func watchTargets(pol *rules.Policy) (paths []string, fingerprint string, err er
 		}
 		seen[p] = true
 		paths = append(paths, p)
+		if m != nil && remoteFS(m.FSType) {
+			remote = append(remote, fmt.Sprintf("%s: a %s file system, changed by others without a file event here", p, m.FSType))
+		}
 		if m != nil {
 			fmt.Fprintf(&fp, "%d %d:%d %s %s %s\n", m.ID, m.Major, m.Minor, m.MountPoint, m.FSType, strings.Join(m.Options, ","))
 		}
 	}
 	for _, h := range hostRoots {
+		// Every mount below a scanned root counts in the fingerprint,
+		// pseudo or not: one mounted or unmounted there changes what
+		// the scan sees without a file event.
+		for i := range mounts {
+			if m := &mounts[i]; m.MountPoint != h && within(m.MountPoint, h) {
+				fmt.Fprintf(&fp, "below %d %d:%d %s %s\n", m.ID, m.Major, m.Minor, m.MountPoint, m.FSType)
+			}
+		}
 		// The mount holding h: the longest mount point above it (the
 		// last one listed wins for stacked mounts).
 		var best *posture.Mount
@@ -113,18 +127,31 @@ func watchTargets(pol *rules.Policy) (paths []string, fingerprint string, err er
 		}
 		for i := range mounts {
 			m := &mounts[i]
-			if m.MountPoint != h && within(m.MountPoint, h) && !pseudoFS(m.FSType) && pol.Match(strings.TrimPrefix(m.MountPoint, strings.TrimSuffix(root, "/")), rules.TypeDir).Selected {
+			// Marked whether the rules select the mount point or only
+			// walk through it; the events are matched one by one.
+			if m.MountPoint != h && within(m.MountPoint, h) && !pseudoFS(m.FSType) {
 				add(m.MountPoint, m)
 			}
 		}
 	}
 	sum := sha256.Sum256([]byte(fp.String()))
-	return paths, hex.EncodeToString(sum[:8]), nil
+	return paths, hex.EncodeToString(sum[:8]), remote, nil
 }
 
 // within reports whether p is dir or below it.
 func within(p, dir string) bool {
 	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// remoteFS are the file systems whose files others change without a file
+// event here (other NFS/CIFS clients, the server behind a FUSE or virtio
+// file system): the journal cannot vouch for them.
+func remoteFS(t string) bool {
+	switch t {
+	case "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "afs", "lustre", "gpfs", "virtiofs", "fuse", "fuseblk":
+		return true
+	}
+	return strings.HasPrefix(t, "fuse.")
 }
 
 // pseudoFS are the kernel's file systems that the scan records by
@@ -158,7 +185,7 @@ func runWatch(c *cli.Context) error {
 		return fmt.Errorf("agent watch for %s: %w", o.StateDir, err)
 	}
 	defer lock.Unlock()
-	targets, fp, err := watchTargets(pol)
+	targets, fp, remote, err := watchTargets(pol)
 	if err != nil {
 		return fmt.Errorf("watch: mount table: %w", err)
 	}
@@ -170,7 +197,12 @@ func runWatch(c *cli.Context) error {
 		return err
 	}
 	defer w.Close()
-	st := db.JournalState{Started: time.Now(), PID: os.Getpid(), Mounts: fp}
+	scanDigest := pol.ScanDigest()
+	st := db.JournalState{Started: time.Now(), PID: os.Getpid(), Mounts: fp, Scan: hex.EncodeToString(scanDigest[:])}
+	for _, rm := range remote {
+		st.Unmarked = append(st.Unmarked, rm)
+		fmt.Fprintf(r.stderr, "agent: warning: watch: %s (check --incremental runs full checks)\n", rm)
+	}
 	for _, m := range w.Marks() {
 		if m.Err != nil {
 			st.Unmarked = append(st.Unmarked, m.Err.Error())
@@ -192,7 +224,7 @@ func runWatch(c *cli.Context) error {
 	fmt.Fprintf(r.stderr, "agent: watching %s\n", strings.Join(st.Marked, " "))
 	out := bufio.NewWriter(r.stdout)
 	wt := &watcher{r: r, w: w, st: &st, jpath: jpath, out: out, maxLines: c.Int("max-lines"), pending: map[string]time.Time{},
-		linkCand: map[string]time.Time{}, mail: newWatchMailer(r)}
+		linkCand: map[string]time.Time{}, trees: map[string]time.Time{}, mail: newWatchMailer(r)}
 	if wt.mail != nil {
 		defer wt.mail.tick(true)
 	}
@@ -248,6 +280,12 @@ func runWatch(c *cli.Context) error {
 				first = now
 			}
 			wt.pending[p] = now
+			if e.Dir() && e.Mask&treeMask != 0 {
+				// What is below a directory that came, went or
+				// moved may have no events of its own (or events
+				// under a name it had for a moment): read it all.
+				wt.trees[p] = now
+			}
 			last = now
 		}
 		return len(evs), overflow, nil
@@ -262,11 +300,12 @@ func runWatch(c *cli.Context) error {
 			// Drain what the kernel holds, then journal it; the
 			// findings are printed with the burst as usual.
 			for range 1000 {
-				n, _, err := read(0)
-				if err != nil {
+				if _, _, err := read(0); err != nil {
 					return err
 				}
-				if n == 0 {
+				// Empty, counting the records the watcher drops (its
+				// own, unresolvable ones): the queue is drained.
+				if w.LastRecords == 0 {
 					break
 				}
 			}
@@ -289,6 +328,17 @@ func runWatch(c *cli.Context) error {
 			wt.mail.tick(false)
 		}
 	}
+}
+
+// treeMask are the events on a directory after which everything below it
+// is read again by check --incremental.
+const treeMask = watch.MaskCreate | watch.MaskDelete | watch.MaskDeleteSelf | watch.MaskMovedFrom | watch.MaskMovedTo
+
+// takeTrees returns the directories to journal as trees and forgets them.
+func (wt *watcher) takeTrees() map[string]time.Time {
+	t := wt.trees
+	wt.trees = map[string]time.Time{}
+	return t
 }
 
 // linkMask are the events after which a file's other names (hard links)
@@ -329,7 +379,7 @@ func (wt *watcher) sync() error {
 	if err != nil {
 		return err
 	}
-	_, err = j.Record(wt.pending, wt.linkInodes(), wt.st, watchJournalMax)
+	_, err = j.Record(wt.pending, wt.takeTrees(), wt.linkInodes(), wt.st, watchJournalMax)
 	if cerr := j.Close(); err == nil {
 		err = cerr
 	}
@@ -352,10 +402,23 @@ func (r *integrityRun) watchedPath(host string) (string, bool) {
 			return "", false
 		}
 	}
-	if r.pol.Match(p, rules.TypeFile).Selected || r.pol.Match(p, rules.TypeDir).Selected {
+	if watchMatters(r.pol, p) {
 		return p, true
 	}
 	return "", false
+}
+
+// watchMatters reports whether an event on p can change what a scan
+// records: p is selected as any type of file, or is a directory the scan
+// walks through (what is moved or removed with it may be selected), or
+// its directory is selected (its times and link count change).
+func watchMatters(pol *rules.Policy, p string) bool {
+	for _, t := range []rules.FileType{rules.TypeFile, rules.TypeDir, rules.TypeSymlink, rules.TypeFIFO, rules.TypeSocket, rules.TypeBlockDev, rules.TypeCharDev} {
+		if m := pol.Match(p, t); m.Selected || t == rules.TypeDir && m.Descend {
+			return true
+		}
+	}
+	return p != "/" && pol.Match(path.Dir(p), rules.TypeDir).Selected
 }
 
 // watcher is the state of one agent watch between bursts.
@@ -371,7 +434,10 @@ type watcher struct {
 	// since the last journaling, any name: linkInodes keeps those with
 	// several links.
 	linkCand map[string]time.Time
-	mail     *watchMailer // nil: findings are not mailed
+	// trees are the directories created, removed or moved since the last
+	// journaling.
+	trees map[string]time.Time
+	mail  *watchMailer // nil: findings are not mailed
 	pruned   time.Time
 }
 
@@ -389,7 +455,7 @@ func (wt *watcher) flush() error {
 	if err != nil {
 		return err
 	}
-	_, err = j.Record(batch, wt.linkInodes(), wt.st, watchJournalMax)
+	_, err = j.Record(batch, wt.takeTrees(), wt.linkInodes(), wt.st, watchJournalMax)
 	base, berr := db.Open(wt.r.path(baselineName))
 	if err == nil && berr == nil && time.Since(wt.pruned) > time.Minute {
 		// What happened before the current baseline is in it.
@@ -522,14 +588,12 @@ func (r *integrityRun) journalAnchor(base *db.Baseline, st db.JournalState) (anc
 	if !sameScan {
 		return anchor{}, "the rules changed since the baseline was written"
 	}
-	if haveFC && fc.Partial {
-		if fc.BaselineCreated.Equal(m.Created) {
-			return anchor{}, "the baseline was written by update --packages or --limit, which keep entries they did not read: the next full check makes incremental checks possible again"
-		}
-		haveFC = false
-	}
+	// A full read is on record when the record has one (a record may hold
+	// only partial baselines).
+	fullRead := haveFC && !fc.Time.IsZero()
+	partial := haveFC && fc.isPartial(m.Created)
 	if every := r.pol.Options.FullCheckEvery; every > 0 {
-		if !haveFC {
+		if !fullRead {
 			return anchor{}, "no full check is on record"
 		}
 		if ago := time.Since(fc.Time); ago >= every {
@@ -541,14 +605,20 @@ func (r *integrityRun) journalAnchor(base *db.Baseline, st db.JournalState) (anc
 	// is rescanned too), which lets a watcher started after the baseline
 	// (a reboot) vouch for what came after that check.
 	a := anchor{at: m.Created}
-	if haveFC && fc.Time.After(m.Created) && fc.BaselineCreated.Equal(m.Created) &&
+	if fullRead && fc.Time.After(m.Created) && fc.BaselineCreated.Equal(m.Created) &&
 		fc.Scan == scan && !fc.TooMany && !st.Started.After(fc.Time) {
 		a = anchor{at: fc.Time, fullCheck: true, carried: fc.Differing}
+	} else if partial {
+		// Not an image of the tree: only a full check of it anchors.
+		return anchor{}, "the baseline was written by update --packages, update --limit or accept, which keep entries they did not read or come from an older scan: the next full check makes incremental checks possible again"
 	}
 	if why := trustState(st, a); why != "" {
 		return anchor{}, why
 	}
-	if _, fp, err := watchTargets(r.pol); err != nil || fp != st.Mounts {
+	if st.Scan != scan {
+		return anchor{}, "agent watch runs with other rules than this check: restart it"
+	}
+	if _, fp, _, err := watchTargets(r.pol); err != nil || fp != st.Mounts {
 		return anchor{}, "a watched file system was mounted, unmounted or remounted since agent watch started"
 	}
 	return a, ""
@@ -559,6 +629,7 @@ func (r *integrityRun) journalAnchor(base *db.Baseline, st db.JournalState) (anc
 // baseline was written, and since when the journal is complete.
 type journalView struct {
 	dirty    map[string]bool
+	trees    map[string]bool
 	inodes   map[db.Inode]bool
 	complete time.Time
 	anchor   anchor
@@ -608,12 +679,15 @@ func (r *integrityRun) journalTrust(base *db.Baseline) (*journalView, string) {
 	if why := trustState(st, a); why != "" {
 		return nil, why
 	}
-	v := &journalView{dirty: map[string]bool{}, inodes: map[db.Inode]bool{}, complete: st.Started, anchor: a}
+	v := &journalView{dirty: map[string]bool{}, trees: map[string]bool{}, inodes: map[db.Inode]bool{}, complete: st.Started, anchor: a}
 	for _, p := range a.carried {
 		v.dirty[p] = true
 	}
 	since := a.at.Add(-2 * time.Second)
 	if err := j.Dirty(since, func(p string) { v.dirty[p] = true }); err != nil {
+		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
+	}
+	if err := j.DirtyTrees(since, func(p string) { v.trees[p] = true }); err != nil {
 		return nil, fmt.Sprintf("the journal cannot be read: %v", err)
 	}
 	if err := j.DirtyInodes(since, func(in db.Inode) { v.inodes[in] = true }); err != nil {

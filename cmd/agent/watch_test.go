@@ -346,6 +346,19 @@ func TestWatchIncremental(t *testing.T) {
 		}},
 		{"a directory tree removed", func() error { return os.RemoveAll(filepath.Join(m, "gone")) }},
 		{"a directory tree moved", func() error { return os.Rename(filepath.Join(m, "moved"), filepath.Join(m, "bin/moved")) }},
+		{"a directory moved away, changed and moved back", func() error {
+			if err := os.Rename(filepath.Join(m, "tree"), filepath.Join(m, "tree.tmp")); err != nil {
+				return err
+			}
+			// Long enough for the watcher to name the change below
+			// by the directory's passing name.
+			time.Sleep(700 * time.Millisecond)
+			if err := os.WriteFile(filepath.Join(m, "tree.tmp/a/b/f"), []byte("edited while away\n"), 0o644); err != nil {
+				return err
+			}
+			time.Sleep(700 * time.Millisecond)
+			return os.Rename(filepath.Join(m, "tree.tmp"), filepath.Join(m, "tree"))
+		}},
 		{"a directory replaced", func() error {
 			if err := os.RemoveAll(filepath.Join(m, "tree/a")); err != nil {
 				return err
@@ -446,16 +459,6 @@ func TestWatchIncremental(t *testing.T) {
 		t.Errorf("check --incremental after a full check: %q", notices)
 	}
 
-	// A partial update (--limit) keeps entries it did not read: no
-	// anchor until the next full check.
-	if r := agent(t, "--config", w.conf, "update", "--limit", m+"/etc"); r.code&^7 != 0 {
-		t.Fatalf("update --limit: %d\n%s", r.code, r.stderr)
-	}
-	if _, _, stderr := w.checkJSON("--incremental"); !strings.Contains(stderr, "incremental check refused: the baseline was written by update --packages or --limit") {
-		t.Errorf("check --incremental after update --limit: %q", stderr)
-	}
-	compare("after update --limit and a full check")
-
 	// An option that does not change what a scan records: still
 	// incremental.
 	conf, err = os.ReadFile(w.conf)
@@ -467,6 +470,29 @@ func TestWatchIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	compare("after an option edit")
+
+	// A partial update (--limit) keeps entries it did not read: no
+	// anchor until the next full check.
+	if r := agent(t, "--config", w.conf, "update", "--limit", m+"/etc"); r.code&^7 != 0 {
+		t.Fatalf("update --limit: %d\n%s", r.code, r.stderr)
+	}
+	if _, _, stderr := w.checkJSON("--incremental"); !strings.Contains(stderr, "incremental check refused: the baseline was written by update --packages, update --limit or accept") {
+		t.Errorf("check --incremental after update --limit: %q", stderr)
+	}
+	compare("after update --limit and a full check")
+
+	// accept installs an older scan: the same, until a full check.
+	if r := agent(t, "--config", w.conf, "accept"); r.code&^7 != 0 {
+		t.Fatalf("accept: %d\n%s", r.code, r.stderr)
+	}
+	// (report_quiet: the clean check prints no report)
+	if r := agent(t, "--config", w.conf, "check", "--incremental"); !strings.Contains(r.stderr, "incremental check refused: the baseline was written by update --packages, update --limit or accept") {
+		t.Errorf("check --incremental after accept: %d %q", r.code, r.stderr)
+	}
+	if err := os.WriteFile(filepath.Join(m, "etc/a"), []byte("changed after accept\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compare("after accept and a full check")
 
 	// Other rules than the baseline's: a full check.
 	writeConf(t, w.conf, strings.Replace(string(conf), "+sha256", "+sha512", 1))
