@@ -436,9 +436,9 @@ type watcher struct {
 	linkCand map[string]time.Time
 	// trees are the directories created, removed or moved since the last
 	// journaling.
-	trees map[string]time.Time
-	mail  *watchMailer // nil: findings are not mailed
-	pruned   time.Time
+	trees  map[string]time.Time
+	mail   *watchMailer // nil: findings are not mailed
+	pruned time.Time
 }
 
 // flush journals the pending paths, compares them with the baseline and
