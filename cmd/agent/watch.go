@@ -224,7 +224,7 @@ func runWatch(c *cli.Context) error {
 	fmt.Fprintf(r.stderr, "agent: watching %s\n", strings.Join(st.Marked, " "))
 	out := bufio.NewWriter(r.stdout)
 	wt := &watcher{r: r, w: w, st: &st, jpath: jpath, out: out, maxLines: c.Int("max-lines"), pending: map[string]time.Time{},
-		linkCand: map[string]time.Time{}, trees: map[string]time.Time{}, mail: newWatchMailer(r)}
+		links: map[db.Inode]time.Time{}, trees: map[string]time.Time{}, mail: newWatchMailer(r)}
 	if wt.mail != nil {
 		defer wt.mail.tick(true)
 	}
@@ -267,10 +267,15 @@ func runWatch(c *cli.Context) error {
 			fmt.Fprintf(out, "%s overflow: the kernel's event queue overflowed, events were lost: check --incremental runs full checks until agent watch restarts\n", now.UTC().Format(time.RFC3339))
 		}
 		for _, e := range evs {
-			if e.Mask&linkMask != 0 && !e.Dir() && len(wt.linkCand) < maxLinkCandidates {
+			if e.Mask&linkMask != 0 && !e.Dir() {
 				// Whatever its name, a file with several links may be
-				// scanned under another (linkInodes).
-				wt.linkCand[e.Path] = now
+				// scanned under another: its inode is journaled. Stat'ed
+				// as the event is read, so that a name made and removed
+				// again soon is still seen as often as can be.
+				var st syscall.Stat_t
+				if syscall.Lstat(e.Path, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Nlink > 1 {
+					wt.links[db.Inode{Dev: uint64(st.Dev), Ino: st.Ino}] = now
+				}
 			}
 			p, ok := r.watchedPath(e.Path)
 			if !ok {
@@ -346,28 +351,11 @@ func (wt *watcher) takeTrees() map[string]time.Time {
 // name raised its link count.
 const linkMask = watch.MaskModify | watch.MaskCloseWrite | watch.MaskAttrib | watch.MaskCreate | watch.MaskMovedTo
 
-// maxLinkCandidates bounds linkCand between two journalings; past it a
-// changed file with several links could go unrecorded, so the journal is
-// marked full (not trusted).
-const maxLinkCandidates = 200_000
-
-// linkInodes stats the candidates and returns the inodes of the regular
-// files among them with more than one link, then forgets the candidates.
-// A name already gone says nothing: its removal is journaled as a path, and
-// check --incremental takes the inode from the baseline.
+// linkInodes returns the inodes to journal and forgets them.
 func (wt *watcher) linkInodes() map[db.Inode]time.Time {
-	if len(wt.linkCand) >= maxLinkCandidates {
-		wt.st.Full = true
-	}
-	out := map[db.Inode]time.Time{}
-	var st syscall.Stat_t
-	for p, t := range wt.linkCand {
-		if syscall.Lstat(p, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Nlink > 1 {
-			out[db.Inode{Dev: uint64(st.Dev), Ino: st.Ino}] = t
-		}
-	}
-	clear(wt.linkCand)
-	return out
+	l := wt.links
+	wt.links = map[db.Inode]time.Time{}
+	return l
 }
 
 // sync journals the pending paths without reporting them (flush does
@@ -430,10 +418,9 @@ type watcher struct {
 	out      *bufio.Writer
 	maxLines int
 	pending  map[string]time.Time
-	// linkCand are the host paths of files created, written or changed
-	// since the last journaling, any name: linkInodes keeps those with
-	// several links.
-	linkCand map[string]time.Time
+	// links are the inodes of the files with several links created,
+	// written or changed since the last journaling, under any name.
+	links map[db.Inode]time.Time
 	// trees are the directories created, removed or moved since the last
 	// journaling.
 	trees  map[string]time.Time

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -89,12 +90,21 @@ func (m *watchMailer) add(lines, classes []string) {
 // tick sends what was collected when it is due: at once with immediate,
 // every watch_mail_every with digest, and always when final (agent watch
 // stops: nothing collected is lost).
+//
+// When final, the mail of what is left goes straight to the spool, and
+// so does the queue the sender has not taken yet: agent watch is being
+// stopped (the daemon waits seconds, not a mail server's timeouts), and
+// the spool's next flush delivers them.
 func (m *watchMailer) tick(final bool) {
 	if m.changes > 0 && (final || m.mode == "immediate" || time.Since(m.sent) >= m.every) {
 		msg, err := m.message()
-		if err != nil {
+		switch {
+		case err != nil:
 			m.r.alert("cannot build the watch mail: %v", err)
-		} else {
+		case final:
+			m.spool(msg)
+			m.reset()
+		default:
 			select {
 			case m.queue <- msg:
 				m.reset()
@@ -106,7 +116,25 @@ func (m *watchMailer) tick(final bool) {
 	}
 	if final {
 		close(m.queue)
-		<-m.done
+		for msg := range m.queue {
+			m.spool(msg)
+		}
+		// The one being sent finishes or is spooled by deliverMail
+		// when the process is stopped before.
+		select {
+		case <-m.done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// spool keeps msg in state_dir/spool for the next flush.
+func (m *watchMailer) spool(msg []byte) {
+	o := m.r.pol.Options
+	if name, err := mailSpool(o, m.r.log).Put(msg, errors.New("agent watch stopped before sending it")); err != nil {
+		m.r.alert("watch mail not spooled: %v", err)
+	} else {
+		m.r.alert("watch mail spooled as %s (agent watch is stopping); the next mail flush sends it", name)
 	}
 }
 
