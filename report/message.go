@@ -331,11 +331,16 @@ func writeBody(w io.Writer, body []byte, enc string) error {
 		_, err := w.Write(b.Bytes())
 		return err
 	}
+	// Line ends as LF only, a lone CR counting as one: mime/quotedprintable
+	// drops the LF of a line that follows a lone CR ("a\r=\n" ends in a
+	// line without CRLF; found by FuzzNewMessage).
+	body = bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n"))
+	body = bytes.ReplaceAll(body, []byte("\r"), []byte("\n"))
 	qw := quotedprintable.NewWriter(w)
 	if _, err := qw.Write(body); err != nil {
 		return err
 	}
-	if len(body) > 0 && body[len(body)-1] != '\n' && body[len(body)-1] != '\r' {
+	if len(body) > 0 && body[len(body)-1] != '\n' {
 		if _, err := qw.Write([]byte{'\n'}); err != nil {
 			return err
 		}
