@@ -1,7 +1,6 @@
 package db
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -66,7 +65,7 @@ func (b *Baseline) decode(k, v []byte) (*scanner.Entry, error) {
 }
 
 // each calls fn for the entries read, once the read succeeded.
-func each(entries []*scanner.Entry, err error, fn func(*scanner.Entry) error) error {
+func each[T any](entries []T, err error, fn func(T) error) error {
 	if err != nil {
 		return err
 	}
@@ -166,48 +165,13 @@ func peekInode(v []byte) (Inode, bool) {
 // directory dir ("/" for all but the root). Errors are as for Each; the
 // count is not checked.
 func (b *Baseline) EachUnder(dir string, fn func(*scanner.Entry) error) error {
-	return b.under(dir, false, fn)
+	return under(b, dir, false, b.decode, fn)
 }
 
 // EachChild calls fn, in key order, for every entry directly in the
 // directory dir; the entries further below are skipped undecoded.
 func (b *Baseline) EachChild(dir string, fn func(*scanner.Entry) error) error {
-	return b.under(dir, true, fn)
-}
-
-func (b *Baseline) under(dir string, childrenOnly bool, fn func(*scanner.Entry) error) error {
-	prefix := dbKey(dir)
-	if dir != "/" {
-		prefix = append(prefix, 0)
-	}
-	var out []*scanner.Entry
-	err := b.viewEntries(func(c *bolt.Cursor) error {
-		var skip []byte
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(k) == len(prefix) {
-				continue // the root's own key when dir is "/"
-			}
-			if i := bytes.IndexByte(k[len(prefix):], 0); childrenOnly && i >= 0 {
-				// A grandchild: jump past the child's subtree (its
-				// keys continue with NUL, so the child's key with
-				// 0x01 follows them).
-				skip = append(append(skip[:0], k[:len(prefix)+i]...), 1)
-				if k, v = c.Seek(skip); k == nil || !bytes.HasPrefix(k, prefix) {
-					break
-				}
-				if bytes.IndexByte(k[len(prefix):], 0) >= 0 {
-					continue // cannot happen: a name holds no NUL
-				}
-			}
-			e, err := b.decode(k, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
-	return each(out, err, fn)
+	return under(b, dir, true, b.decode, fn)
 }
 
 // Amend starts a new generation in dir as a copy of b, to be edited with

@@ -207,6 +207,16 @@ func appendEntry(dst, key []byte, e *scanner.Entry) []byte {
 // anything appendEntry would not have produced; errors are plain (callers
 // add ErrCorrupt and the path).
 func decodeEntry(key, val []byte) (*scanner.Entry, error) {
+	body, err := checkedBody(key, val)
+	if err != nil {
+		return nil, err
+	}
+	return parseEntry(key, body)
+}
+
+// checkedBody checks the version and checksum of the value val stored
+// under key and returns the body before the checksum.
+func checkedBody(key, val []byte) ([]byte, error) {
 	if len(val) < 1+crcSize {
 		return nil, fmt.Errorf("value of %d bytes is too short", len(val))
 	}
@@ -218,7 +228,7 @@ func decodeEntry(key, val []byte) (*scanner.Entry, error) {
 	if got := crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, body); got != want {
 		return nil, fmt.Errorf("checksum mismatch (stored %08x, computed %08x)", want, got)
 	}
-	return parseEntry(key, body)
+	return body, nil
 }
 
 // errTruncated is the cause of every read past the end of a value.

@@ -243,8 +243,12 @@ func FuzzDecodeEntry(f *testing.F) {
 			if typ, ok := peekType(body); !ok || typ != e.Type {
 				t.Fatalf("peekType = %v %v, decode says %v", typ, ok, e.Type)
 			}
+			if st, err := peekStat(k, again); err != nil || st != StatOf(e) {
+				t.Fatalf("peekStat = %+v %v, decode says %+v", st, err, StatOf(e))
+			}
 		}
 		peekInode(val) // never panics, whatever the bytes
+		peekStat(key, val)
 		e, err := decodeEntry(key, val)
 		if err == nil {
 			check(e, err, val[:len(val)-crcSize])

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"opsagent/internal/atomicfile"
@@ -137,12 +138,20 @@ func (h *History) Save(kind string, text, json []byte) (string, error) {
 			}
 		}
 	}()
-	for _, p := range parts {
-		tmp, err := atomicfile.WriteTemp(h.Dir, base.id()+p.ext, bytes.NewReader(p.data), historyFileMode)
-		if err != nil {
-			return "", fmt.Errorf("save %s report: %w", kind, err)
-		}
-		p.tmp = tmp
+	// Each part is written and synced at the same time as the other: a
+	// large report costs one wait for the disk, not two.
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.tmp, errs[i] = atomicfile.WriteTemp(h.Dir, base.id()+p.ext, bytes.NewReader(p.data), historyFileMode)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", fmt.Errorf("save %s report: %w", kind, err)
 	}
 	for n := 1; n <= maxSuffix; n++ {
 		name := base

@@ -22,6 +22,57 @@ type byteRegex struct {
 	src  string         // pattern as bytes, as written
 	re   *regexp.Regexp // \A(?:latin1(src))
 	prog *syntax.Prog   // for partial matching
+	// lit, when form is not formRegex, is the pattern as a literal
+	// byte string: the two shapes nearly every selection line has
+	// (/etc, /usr(/|$)) are matched without the regex engine.
+	lit  string
+	form litForm
+}
+
+// litForm is the shape of a regex that is matched as a literal.
+type litForm uint8
+
+const (
+	formRegex     litForm = iota // anything else
+	formPrefix                   // LIT: the subject starts with lit
+	formComponent                // LIT(/|$): lit, then '/' or the end
+)
+
+// literalForm recognises LIT and LIT(/|$) in a parsed pattern.
+func literalForm(re *syntax.Regexp) (string, litForm) {
+	isLit := func(r *syntax.Regexp) bool {
+		return r.Op == syntax.OpLiteral && r.Flags&syntax.FoldCase == 0 && len(r.Rune) > 0
+	}
+	if isLit(re) {
+		return latin1String(re.Rune), formPrefix
+	}
+	if re.Op != syntax.OpConcat || len(re.Sub) != 2 || !isLit(re.Sub[0]) {
+		return "", formRegex
+	}
+	alt := re.Sub[1]
+	for alt.Op == syntax.OpCapture && len(alt.Sub) == 1 {
+		alt = alt.Sub[0]
+	}
+	if alt.Op != syntax.OpAlternate || len(alt.Sub) != 2 {
+		return "", formRegex
+	}
+	a, b := alt.Sub[0], alt.Sub[1]
+	if a.Op == syntax.OpEndText {
+		a, b = b, a
+	}
+	if !isLit(a) || string(a.Rune) != "/" || b.Op != syntax.OpEndText {
+		return "", formRegex
+	}
+	return latin1String(re.Sub[0].Rune), formComponent
+}
+
+// latin1String maps runes below 256 back to the bytes they stand for.
+func latin1String(rs []rune) string {
+	b := make([]byte, len(rs))
+	for i, r := range rs {
+		b[i] = byte(r)
+	}
+	return string(b)
 }
 
 // latin1 maps each byte of s to the rune of the same value.
@@ -95,7 +146,9 @@ func compileByteRegex(pattern string) (*byteRegex, error) {
 	if err != nil {
 		return nil, &regexError{Err: fmt.Errorf("%w: %v", ErrBadRegex, err)}
 	}
-	return &byteRegex{src: pattern, re: re, prog: prog}, nil
+	br := &byteRegex{src: pattern, re: re, prog: prog}
+	br.lit, br.form = literalForm(parsed)
+	return br, nil
 }
 
 func latin1ToBytes(s string) []byte {
@@ -108,6 +161,12 @@ func latin1ToBytes(s string) []byte {
 
 // match reports whether the regex matches s (bytes) at its first byte.
 func (r *byteRegex) match(s string) bool {
+	switch r.form {
+	case formPrefix:
+		return strings.HasPrefix(s, r.lit)
+	case formComponent:
+		return strings.HasPrefix(s, r.lit) && (len(s) == len(r.lit) || s[len(r.lit)] == '/')
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return r.re.MatchString(latin1(s))

@@ -750,6 +750,11 @@ func (r *integrityRun) emitReportAs(kind string, rep *report.Report) error {
 		return fmt.Errorf("%w: unknown report format %q (plain or json)", errUsage, format)
 	}
 	var text, js bytes.Buffer
+	// Room for what a change takes in each (measured: about 290 and 650
+	// bytes), so that a large report is not copied at every doubling.
+	n := len(rep.Changes) + len(rep.Problems)
+	text.Grow(4096 + 320*n)
+	js.Grow(4096 + 720*n)
 	// Both renderings only read rep; a large report renders in half the
 	// time on two cores.
 	jsErr := make(chan error, 1)

@@ -69,9 +69,11 @@ func (r *integrityRun) observe(runErr error) {
 	if rep != nil && !rep.End.IsZero() {
 		run.End = rep.End
 	}
-	if b, err := db.Open(r.path(baselineName)); err == nil {
-		run.Baseline = b.Meta().Created
-		b.Close()
+	if m := metricsOf(o); m.Enabled() {
+		if b, err := db.Open(r.path(baselineName)); err == nil {
+			run.Baseline = b.Meta().Created
+			b.Close()
+		}
 	}
 	if err := metricsOf(o).Update(notify.JobIntegrity, func(prev map[string]*dto.MetricFamily) *notify.Set {
 		return notify.IntegritySet(run, prev)
@@ -88,6 +90,9 @@ func (r *integrityRun) observe(runErr error) {
 // (kind: the run that found it, check, update or watch), within the flood
 // limit.
 func emitChangeEvents(o rules.Options, rep *report.Report, kind string, alert func(string, ...any)) {
+	if o.Events == "" || o.Events == "none" {
+		return
+	}
 	ev := openEvents(o, alert)
 	defer func() {
 		if err := ev.Close(); err != nil {

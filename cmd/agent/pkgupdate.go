@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -31,17 +30,23 @@ import (
 // baseline entry unread: what no package run can have made is no business
 // of update --packages, and the next check still compares it.
 type pkgScope struct {
-	paths     map[string]bool           // the touched packages' paths (both merged-/usr spellings)
-	ancestors map[string]bool           // every directory above one of paths
-	changed   map[string]bool           // baseline directories whose stat moved
-	rescan    map[string]bool           // changed directories whose entries are all rescanned
-	baseDirs  map[string]bool           // every directory of the baseline
-	newDirs   map[string]bool           // directories below rescan that the baseline lacks
-	touched   []string                  // the packages, as the package manager spells them
-	old       map[string]*scanner.Entry // the baseline's entries of the scope (load)
-	// same holds the paths the walk skipped because their directory
-	// listing gives the inode the baseline recorded (not replaced).
-	same map[string]bool
+	paths     map[string]bool    // the touched packages' paths (both merged-/usr spellings)
+	ancestors map[string]bool    // every directory above one of paths
+	changed   map[string]bool    // baseline directories whose stat moved
+	rescan    map[string]bool    // changed directories whose entries are all rescanned
+	baseDirs  map[string]bool    // every directory of the baseline
+	newDirs   map[string]bool    // directories below rescan that the baseline lacks
+	touched   []string           // the packages, as the package manager spells them
+	old       map[string]*scoped // the baseline's entries of the scope (load)
+}
+
+// scoped is a baseline entry of the scope and what the update saw of it.
+type scoped struct {
+	*db.Lazy
+	// same: the walk skipped it because its directory listing gives
+	// the inode the baseline recorded (not replaced).
+	same bool
+	seen bool // the scan found it
 }
 
 // statAreas are the script areas update --packages rescans in full (every
@@ -50,11 +55,62 @@ type pkgScope struct {
 // leaves the directory as it was. They are small next to /usr.
 var statAreas = []string{"/etc/", "/var/lib/", "/var/cache/", "/boot/"}
 
+// dirScan is the result of movedDirs.
+type dirScan struct {
+	moved    []string        // baseline directories changed, replaced or gone
+	baseDirs map[string]bool // every directory of the baseline
+	err      error
+}
+
+// movedDirs finds the baseline directories whose inode, mode, mtime or
+// ctime moved, with one lstat per directory (a few at a time: the calls
+// wait on the disk more than they compute) and nothing of the baseline
+// decoded but their stat parts. It needs no package records, so it runs
+// while they load.
+func movedDirs(old *db.Baseline, root string) dirScan {
+	type dir struct {
+		path string
+		st   db.Stat
+	}
+	var dirs []dir
+	var ds dirScan
+	ds.err = old.DirStats(func(p string, st db.Stat) error {
+		dirs = append(dirs, dir{p, st})
+		return nil
+	})
+	ds.baseDirs = make(map[string]bool, len(dirs))
+	for _, d := range dirs {
+		ds.baseDirs[d.path] = true
+	}
+	moved := make([]bool, len(dirs))
+	var wg sync.WaitGroup
+	const lanes = 4
+	for lane := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var st unix.Stat_t
+			for i := lane; i < len(dirs); i += lanes {
+				d := &dirs[i]
+				moved[i] = unix.Lstat(root+d.path, &st) != nil ||
+					st.Ino != d.st.Inode || st.Mode != d.st.Mode || st.Mtim.Nano() != d.st.Mtime || st.Ctim.Nano() != d.st.Ctime
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range dirs {
+		if moved[i] {
+			ds.moved = append(ds.moved, dirs[i].path)
+		}
+	}
+	return ds
+}
+
 // newPkgScope works out the scope from the package runs since the
-// baseline and one lstat of every baseline directory.
-func newPkgScope(pdb pkgdb.DB, old *db.Baseline, root string) (*pkgScope, error) {
+// baseline and the directories that moved.
+func newPkgScope(pdb pkgdb.DB, old *db.Baseline, ds dirScan) (*pkgScope, error) {
 	s := &pkgScope{paths: map[string]bool{}, ancestors: map[string]bool{}, changed: map[string]bool{},
-		rescan: map[string]bool{}, baseDirs: map[string]bool{}, newDirs: map[string]bool{}}
+		rescan: map[string]bool{}, baseDirs: ds.baseDirs, newDirs: map[string]bool{}}
 	seen := map[string]bool{}
 	for _, run := range pdb.Runs(old.Meta().Created) {
 		for _, op := range run.Ops {
@@ -71,38 +127,11 @@ func newPkgScope(pdb pkgdb.DB, old *db.Baseline, root string) (*pkgScope, error)
 		}
 	}
 	areas := integrity.DefaultScriptAreas
-	var dirs []*scanner.Entry
-	err := old.Dirs(func(e *scanner.Entry) error {
-		s.baseDirs[e.Path] = true
-		dirs = append(dirs, e)
-		return nil
-	})
-	// One lstat per directory, a few at a time (the calls wait on the
-	// disk more than they compute).
-	moved := make([]bool, len(dirs))
-	var wg sync.WaitGroup
-	const lanes = 4
-	for lane := range lanes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var st unix.Stat_t
-			for i := lane; i < len(dirs); i += lanes {
-				e := dirs[i]
-				moved[i] = unix.Lstat(filepath.Join(root, e.Path), &st) != nil ||
-					st.Ino != e.Inode || st.Mode != e.Mode || st.Mtim.Nano() != e.Mtime || st.Ctim.Nano() != e.Ctime
-			}
-		}()
-	}
-	wg.Wait()
-	for i, e := range dirs {
-		if !moved[i] {
-			continue
-		}
+	for _, d := range ds.moved {
 		// Changed, replaced or gone (then its parent changed too).
-		s.changed[e.Path] = true
-		if s.paths[e.Path] || integrity.InAreas(e.Path+"/", areas) {
-			s.rescan[e.Path] = true
+		s.changed[d] = true
+		if s.paths[d] || integrity.InAreas(d+"/", areas) {
+			s.rescan[d] = true
 		}
 	}
 	// The walk must reach every changed directory (one it does not find
@@ -113,7 +142,7 @@ func newPkgScope(pdb pkgdb.DB, old *db.Baseline, root string) (*pkgScope, error)
 	for _, a := range statAreas {
 		s.addAncestors(strings.TrimSuffix(a, "/"))
 	}
-	return s, err
+	return s, ds.err
 }
 
 // addPath adds p and, for /bin, /sbin and /lib..., its merged-/usr
@@ -144,24 +173,44 @@ func (s *pkgScope) addAncestors(p string) {
 // wanted is the scan's Limit: the touched packages' paths, the changed
 // directories, and every entry of a directory rescanned in full.
 func (s *pkgScope) wanted(p string) bool {
-	if s.paths[p] || s.changed[p] || integrity.InAreas(p+"/", statAreas) {
+	if s.paths[p] || s.changed[p] || dirInAreas(p, statAreas) {
 		return true
 	}
-	d := path.Dir(p)
+	d := parentDir(p)
 	return p != "/" && (s.rescan[d] || s.newDirs[d])
 }
 
 // enter is the scan's Enter: the directories on the way to a touched
 // package's path, the rescanned ones, and new directories below those.
 func (s *pkgScope) enter(d string) bool {
-	if s.ancestors[d] || s.rescan[d] || s.newDirs[d] || integrity.InAreas(d+"/", statAreas) {
+	if s.ancestors[d] || s.rescan[d] || s.newDirs[d] || dirInAreas(d, statAreas) {
 		return true
 	}
-	if parent := path.Dir(d); d != "/" && (s.rescan[parent] || s.newDirs[parent]) && !s.baseDirs[d] {
+	if parent := parentDir(d); d != "/" && (s.rescan[parent] || s.newDirs[parent]) && !s.baseDirs[d] {
 		s.newDirs[d] = true
 		return true
 	}
 	return false
+}
+
+// dirInAreas is integrity.InAreas(d+"/", areas) without building the
+// string: the walk asks it about every entry.
+func dirInAreas(d string, areas []string) bool {
+	for _, a := range areas {
+		if strings.HasPrefix(d, a) || len(d) == len(a)-1 && strings.HasPrefix(a, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// parentDir is path.Dir of a clean absolute path, without allocating.
+func parentDir(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
 }
 
 // updatePackages is `agent update --packages` without --rescan-all: it
@@ -174,7 +223,32 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	since := old.Meta().Created
 	baseDigest := r.digestLater(r.path(baselineName))
+	root := r.pol.Options.RootPrefix
+	// What needs no package records runs while they load: the lstat of
+	// every baseline directory, and the copy of the baseline the update
+	// amends.
+	dirsDone := make(chan dirScan, 1)
+	go func() { dirsDone <- movedDirs(old, root) }()
+	type amended struct {
+		w   *db.Writer
+		err error
+	}
+	amendDone := make(chan amended, 1)
+	go func() {
+		w, err := old.Amend(r.pol.Options.StateDir, r.meta("update"))
+		amendDone <- amended{w, err}
+	}()
+	var w *db.Writer
+	defer func() {
+		if w == nil {
+			w = (<-amendDone).w
+		}
+		if w != nil {
+			w.Abort()
+		}
+	}()
 	pdb, why := openPackageDB(r.ctx, r.pol.Options, since)
+	ds := <-dirsDone
 	if pdb == nil {
 		if why == "" {
 			why = "package_check = no"
@@ -182,8 +256,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 		return fmt.Errorf("%w: update --packages needs the package records (%s); the baseline is unchanged", errUsage, why)
 	}
 	r.pkgDB = pdb
-	root := r.pol.Options.RootPrefix
-	scope, err := newPkgScope(pdb, old, root)
+	scope, err := newPkgScope(pdb, old, ds)
 	if err != nil {
 		return err
 	}
@@ -201,19 +274,18 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	if err := scope.load(old); err != nil {
 		return err
 	}
-	scope.same = map[string]bool{}
 	opts.SameInode = func(p string, t rules.FileType, ino uint64) bool {
 		// Not in the stat areas: files there are edited in place.
 		o, ok := scope.old[p]
-		if ok && o.Err == "" && o.Type == t && o.Inode == ino && !integrity.InAreas(p, statAreas) {
-			scope.same[p] = true
+		if ok && !o.Problem && o.Type == t && o.Inode == ino && !integrity.InAreas(p, statAreas) {
+			o.same = true
 			return true
 		}
 		return false
 	}
 	opts.Reuse = func(e *scanner.Entry) bool {
 		o, ok := scope.old[e.Path]
-		return ok && sameFile(o, e)
+		return ok && sameFile(o.Stat, e)
 	}
 	var (
 		scanned  []*scanner.Entry
@@ -251,11 +323,10 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	rep.Problems = problems
 	r.addChanges(rep, pairs, since, true)
 
-	w, err := old.Amend(r.pol.Options.StateDir, r.meta("update"))
-	if err != nil {
-		return err
+	a := <-amendDone
+	if w = a.w; a.err != nil {
+		return a.err
 	}
-	defer w.Abort()
 	entries := int(old.Meta().Entries)
 	var byPath map[string]report.Provenance
 	if rep.Provenance != nil {
@@ -285,6 +356,12 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 			return err
 		}
 	}
+	same := 0
+	for _, o := range scope.old {
+		if o.same {
+			same++
+		}
+	}
 	if err := r.markPartial(r.start); err != nil {
 		return err
 	}
@@ -300,7 +377,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	rep.NewBaseline = base
 	rep.NewBaselineDigest = r.digest(base)
 	rep.Notices = append(rep.Notices, fmt.Sprintf("update --packages: %d paths rescanned (%d of them unmoved and not read), from %d packages run since the baseline and %d changed directories; %d explained changes accepted, %d unexplained or mismatched entries kept as in the old baseline; the other %d baseline entries were not looked at (--rescan-all stats them all)",
-		len(scanned)+len(scope.same), r.reused+len(scope.same), len(scope.touched), len(scope.changed), accepted, kept, max(0, entries-len(scanned)-len(scope.same))))
+		len(scanned)+same, r.reused+same, len(scope.touched), len(scope.changed), accepted, kept, max(0, entries-len(scanned)-same)))
 	r.addPosture(rep)
 	if err := r.emitReport(rep); err != nil {
 		return err
@@ -312,8 +389,8 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 // recorded as o: inode, size, mtime, ctime and mode did not move. Such a
 // file keeps its baseline entry unread; nothing new is accepted that way,
 // the next full check rehashes it.
-func sameFile(o, e *scanner.Entry) bool {
-	return o.Err == "" && o.Type == e.Type && o.Inode == e.Inode && o.Dev == e.Dev &&
+func sameFile(o db.Stat, e *scanner.Entry) bool {
+	return !o.Problem && o.Type == e.Type && o.Inode == e.Inode && o.Dev == e.Dev &&
 		o.Size == e.Size && o.Mtime == e.Mtime && o.Ctime == e.Ctime && o.Mode == e.Mode
 }
 
@@ -322,10 +399,24 @@ func sameFile(o, e *scanner.Entry) bool {
 // directories rescanned in full and of the stat areas. The scan's Reuse
 // and the comparison then look them up in memory.
 func (s *pkgScope) load(old *db.Baseline) error {
-	s.old = map[string]*scanner.Entry{}
-	add := func(e *scanner.Entry) error {
-		s.old[e.Path] = e
+	var all []*db.Lazy
+	add := func(l *db.Lazy) error {
+		all = append(all, l)
 		return nil
+	}
+	for _, a := range statAreas {
+		if err := old.LazyUnder(strings.TrimSuffix(a, "/"), add); err != nil {
+			return err
+		}
+	}
+	for d := range s.rescan {
+		if err := old.LazyChildren(d, add); err != nil {
+			return err
+		}
+	}
+	s.old = make(map[string]*scoped, len(all)+len(s.changed)+len(s.paths)+len(statAreas))
+	for _, l := range all {
+		s.old[l.Path] = &scoped{Lazy: l}
 	}
 	get := func(p string) error {
 		if _, ok := s.old[p]; ok {
@@ -338,19 +429,11 @@ func (s *pkgScope) load(old *db.Baseline) error {
 		case err != nil:
 			return err
 		}
-		return add(e)
+		s.old[p] = &scoped{Lazy: db.LazyOf(e)}
+		return nil
 	}
 	for _, a := range statAreas {
-		a = strings.TrimSuffix(a, "/")
-		if err := get(a); err != nil {
-			return err
-		}
-		if err := old.EachUnder(a, add); err != nil {
-			return err
-		}
-	}
-	for d := range s.rescan {
-		if err := old.EachChild(d, add); err != nil {
+		if err := get(strings.TrimSuffix(a, "/")); err != nil {
 			return err
 		}
 	}
@@ -370,8 +453,8 @@ func (s *pkgScope) load(old *db.Baseline) error {
 // baseline returns the baseline's entry of a scanned path: from the
 // loaded scope, or (a path the scope did not foresee) from the file.
 func (s *pkgScope) baseline(old *db.Baseline, p string) (*scanner.Entry, error) {
-	if e, ok := s.old[p]; ok {
-		return e, nil
+	if l, ok := s.old[p]; ok {
+		return l.Entry()
 	}
 	e, err := old.Get(p)
 	if errors.Is(err, db.ErrNotFound) {
@@ -385,14 +468,22 @@ func (s *pkgScope) baseline(old *db.Baseline, p string) (*scanner.Entry, error) 
 // (removed, with the subtree of a removed directory), in key order, the
 // pairs that differ only.
 func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.Pair, error) {
-	cur := make(map[string]bool, len(scanned))
 	var out []scanner.Pair
 	for _, e := range scanned {
-		cur[e.Path] = true
+		l, ok := s.old[e.Path]
+		if ok {
+			l.seen = true
+		}
 		if e.Reused {
 			continue
 		}
-		o, err := s.baseline(old, e.Path)
+		var o *scanner.Entry
+		var err error
+		if ok {
+			o, err = l.Entry()
+		} else {
+			o, err = s.baseline(old, e.Path)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -402,25 +493,36 @@ func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.
 	}
 	gone := map[string]bool{}
 	var goneDirs []string
-	for p, o := range s.old {
-		if !cur[p] && !s.same[p] {
-			gone[p] = true
-			out = append(out, scanner.Pair{Old: o})
-			if o.Type == rules.TypeDir {
-				goneDirs = append(goneDirs, p)
-			}
+	for p, l := range s.old {
+		if l.seen || l.same {
+			continue
 		}
-	}
-	for _, d := range goneDirs {
-		err := old.EachUnder(d, func(o *scanner.Entry) error {
-			if !gone[o.Path] && !cur[o.Path] {
-				gone[o.Path] = true
-				out = append(out, scanner.Pair{Old: o})
-			}
-			return nil
-		})
+		o, err := l.Entry()
 		if err != nil {
 			return nil, err
+		}
+		gone[p] = true
+		out = append(out, scanner.Pair{Old: o})
+		if o.Type == rules.TypeDir {
+			goneDirs = append(goneDirs, p)
+		}
+	}
+	if len(goneDirs) > 0 {
+		cur := make(map[string]bool, len(scanned))
+		for _, e := range scanned {
+			cur[e.Path] = true
+		}
+		for _, d := range goneDirs {
+			err := old.EachUnder(d, func(o *scanner.Entry) error {
+				if !gone[o.Path] && !cur[o.Path] {
+					gone[o.Path] = true
+					out = append(out, scanner.Pair{Old: o})
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return scanner.KeyLess(pairPath(out[i]), pairPath(out[j])) })
