@@ -191,8 +191,13 @@ func (b *Baseline) Amend(dir string, meta Meta) (*Writer, error) {
 	}
 	tmp := f.Name()
 	// ReadFrom copies in the kernel (copy_file_range) where it can; the
-	// one fsync is Commit's.
+	// one fsync is Commit's. The copy's writeback starts now, so that
+	// Commit waits for the pages the edits touch rather than the whole
+	// file.
 	_, err = f.ReadFrom(in)
+	if err == nil {
+		startWriteback(f)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

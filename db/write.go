@@ -46,6 +46,11 @@ type CommitOptions struct {
 	// Now names the kept file, formatted in Now's location. It is
 	// required when KeepPrevious is set.
 	Now time.Time
+	// Sealed, when set, is called with the temporary file once it holds
+	// the whole generation and is closed, before it is synced and
+	// installed: what it reads there is what Commit installs. It runs on
+	// Commit's goroutine and must not keep the file open.
+	Sealed func(tmp string)
 }
 
 // Writer writes one baseline generation to a temporary file. It is not safe
@@ -216,6 +221,9 @@ func (w *Writer) Commit(dst string, opts CommitOptions) (string, error) {
 		err = w.bdb.Close()
 	} else {
 		w.bdb.Close()
+	}
+	if err == nil && opts.Sealed != nil {
+		opts.Sealed(w.tmp)
 	}
 	if err == nil {
 		err = atomicfile.SyncFile(w.tmp)

@@ -738,7 +738,34 @@ func (r *integrityRun) emitReport(rep *report.Report) error {
 // emitReportAs is emitReport with the history kind given (accept keeps its
 // report as "accept" though it renders as an update).
 func (r *integrityRun) emitReportAs(kind string, rep *report.Report) error {
+	return r.emitRendered(kind, rep, renderReport(rep))
+}
+
+// renderedReport is a report rendered in both formats.
+type renderedReport struct {
+	text, js bytes.Buffer
+	err      error
+}
+
+// renderReport sets rep's end time and renders it as text and JSON.
+func renderReport(rep *report.Report) *renderedReport {
 	rep.End = time.Now()
+	out := &renderedReport{}
+	// Room for what a change takes (measured: about 290 bytes), so that
+	// a large report is not copied at every doubling; WriteJSON sizes
+	// its own.
+	out.text.Grow(4096 + 320*(len(rep.Changes)+len(rep.Problems)))
+	// Both renderings only read rep; a large report renders in half the
+	// time on two cores.
+	jsErr := make(chan error, 1)
+	go func() { jsErr <- report.WriteJSON(&out.js, rep) }()
+	terr := report.WriteText(&out.text, rep)
+	out.err = errors.Join(terr, <-jsErr)
+	return out
+}
+
+// emitRendered is emitReportAs for a report renderReport rendered.
+func (r *integrityRun) emitRendered(kind string, rep *report.Report, out *renderedReport) error {
 	r.obs.rep = rep
 	format := r.pol.Options.ReportFormat
 	if f := r.c.String("format"); f != "" {
@@ -749,20 +776,10 @@ func (r *integrityRun) emitReportAs(kind string, rep *report.Report) error {
 	default:
 		return fmt.Errorf("%w: unknown report format %q (plain or json)", errUsage, format)
 	}
-	var text, js bytes.Buffer
-	// Room for what a change takes in each (measured: about 290 and 650
-	// bytes), so that a large report is not copied at every doubling.
-	n := len(rep.Changes) + len(rep.Problems)
-	text.Grow(4096 + 320*n)
-	js.Grow(4096 + 720*n)
-	// Both renderings only read rep; a large report renders in half the
-	// time on two cores.
-	jsErr := make(chan error, 1)
-	go func() { jsErr <- report.WriteJSON(&js, rep) }()
-	terr := report.WriteText(&text, rep)
-	if err := errors.Join(terr, <-jsErr); err != nil {
-		return wrapWrite(err)
+	if out.err != nil {
+		return wrapWrite(out.err)
 	}
+	text, js := &out.text, &out.js
 	rendered := text.Bytes()
 	if format == "json" {
 		rendered = js.Bytes()
@@ -778,10 +795,10 @@ func (r *integrityRun) emitReportAs(kind string, rep *report.Report) error {
 		rep.Notices = append(rep.Notices, "this report could not be kept in the report history: "+err.Error())
 		text.Reset()
 		js.Reset()
-		if err := report.WriteText(&text, rep); err != nil {
+		if err := report.WriteText(text, rep); err != nil {
 			return wrapWrite(err)
 		}
-		if err := report.WriteJSON(&js, rep); err != nil {
+		if err := report.WriteJSON(js, rep); err != nil {
 			return wrapWrite(err)
 		}
 		rendered = text.Bytes()

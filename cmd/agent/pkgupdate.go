@@ -365,7 +365,29 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	if err := r.markPartial(r.start); err != nil {
 		return err
 	}
-	if _, err := w.Commit(base, db.CommitOptions{KeepPrevious: true, Now: r.start}); err != nil {
+	rep.Total = entries
+	rep.NewBaseline = base
+	rep.Notices = append(rep.Notices, fmt.Sprintf("update --packages: %d paths rescanned (%d of them unmoved and not read), from %d packages run since the baseline and %d changed directories; %d explained changes accepted, %d unexplained or mismatched entries kept as in the old baseline; the other %d baseline entries were not looked at (--rescan-all stats them all)",
+		len(scanned)+same, r.reused+same, len(scope.touched), len(scope.changed), accepted, kept, max(0, entries-len(scanned)-same)))
+	r.addPosture(rep)
+	// The report renders while the new baseline is synced: its digest
+	// is taken from the finished file before the sync.
+	var out *renderedReport
+	rendered := make(chan struct{})
+	started := false // set on this goroutine, by Commit
+	sealed := func(tmp string) {
+		started = true
+		rep.NewBaselineDigest = r.digest(tmp)
+		go func() {
+			defer close(rendered)
+			out = renderReport(rep)
+		}()
+	}
+	_, err = w.Commit(base, db.CommitOptions{KeepPrevious: true, Now: r.start, Sealed: sealed})
+	if started {
+		<-rendered
+	}
+	if err != nil {
 		return err
 	}
 	// last-check.db described the host before this update; accept must
@@ -373,13 +395,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	if err := os.Remove(r.path(lastCheckName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %w", errWrite, err)
 	}
-	rep.Total = entries
-	rep.NewBaseline = base
-	rep.NewBaselineDigest = r.digest(base)
-	rep.Notices = append(rep.Notices, fmt.Sprintf("update --packages: %d paths rescanned (%d of them unmoved and not read), from %d packages run since the baseline and %d changed directories; %d explained changes accepted, %d unexplained or mismatched entries kept as in the old baseline; the other %d baseline entries were not looked at (--rescan-all stats them all)",
-		len(scanned)+same, r.reused+same, len(scope.touched), len(scope.changed), accepted, kept, max(0, entries-len(scanned)-same)))
-	r.addPosture(rep)
-	if err := r.emitReport(rep); err != nil {
+	if err := r.emitRendered(string(rep.Kind), rep, out); err != nil {
 		return err
 	}
 	return r.outcome(rep)
@@ -399,24 +415,51 @@ func sameFile(o db.Stat, e *scanner.Entry) bool {
 // directories rescanned in full and of the stat areas. The scan's Reuse
 // and the comparison then look them up in memory.
 func (s *pkgScope) load(old *db.Baseline) error {
-	var all []*db.Lazy
-	add := func(l *db.Lazy) error {
-		all = append(all, l)
-		return nil
+	// The stat areas' trees and the rescanned directories' children, read
+	// in two lanes (read transactions of their own).
+	type read struct {
+		dir  string
+		tree bool
 	}
+	var reads []read
 	for _, a := range statAreas {
-		if err := old.LazyUnder(strings.TrimSuffix(a, "/"), add); err != nil {
-			return err
-		}
+		reads = append(reads, read{strings.TrimSuffix(a, "/"), true})
 	}
 	for d := range s.rescan {
-		if err := old.LazyChildren(d, add); err != nil {
-			return err
-		}
+		reads = append(reads, read{d, false})
 	}
-	s.old = make(map[string]*scoped, len(all)+len(s.changed)+len(s.paths)+len(statAreas))
-	for _, l := range all {
-		s.old[l.Path] = &scoped{Lazy: l}
+	const lanes = 2
+	var (
+		got  [lanes][]*db.Lazy
+		errs [lanes]error
+		wg   sync.WaitGroup
+	)
+	for lane := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			add := func(l *db.Lazy) error {
+				got[lane] = append(got[lane], l)
+				return nil
+			}
+			for i := lane; i < len(reads) && errs[lane] == nil; i += lanes {
+				if reads[i].tree {
+					errs[lane] = old.LazyUnder(reads[i].dir, add)
+				} else {
+					errs[lane] = old.LazyChildren(reads[i].dir, add)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return err
+	}
+	s.old = make(map[string]*scoped, len(got[0])+len(got[1])+len(s.changed)+len(s.paths)+len(statAreas))
+	for _, all := range got {
+		for _, l := range all {
+			s.old[l.Path] = &scoped{Lazy: l}
+		}
 	}
 	get := func(p string) error {
 		if _, ok := s.old[p]; ok {
