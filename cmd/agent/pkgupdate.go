@@ -68,49 +68,65 @@ type dirScan struct {
 // decoded but their stat parts. It needs no package records, so it runs
 // while they load.
 func movedDirs(old *db.Baseline, root string) dirScan {
+	// The baseline's directories come in chunks, lstat'ed by a few lanes
+	// (the calls wait on the disk more than they compute) while the next
+	// chunks are read.
 	type dir struct {
-		path string
-		st   db.Stat
+		path  string
+		st    db.Stat
+		moved bool
 	}
-	var dirs []dir
-	var ds dirScan
-	ds.err = old.DirStats(func(p string, st db.Stat) error {
-		dirs = append(dirs, dir{p, st})
-		return nil
-	})
-	ds.baseDirs = make(map[string]bool, len(dirs))
-	for _, d := range dirs {
-		ds.baseDirs[d.path] = true
-	}
-	moved := make([]bool, len(dirs))
-	var wg sync.WaitGroup
-	const lanes = 4
-	for lane := range lanes {
+	const chunk = 256
+	chunks := make(chan []dir, 16)
+	var (
+		all [][]dir
+		ds  dirScan
+		wg  sync.WaitGroup
+	)
+	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var st unix.Stat_t
-			for i := lane; i < len(dirs); i += lanes {
-				d := &dirs[i]
-				moved[i] = unix.Lstat(root+d.path, &st) != nil ||
-					st.Ino != d.st.Inode || st.Mode != d.st.Mode || st.Mtim.Nano() != d.st.Mtime || st.Ctim.Nano() != d.st.Ctime
+			for c := range chunks {
+				for i := range c {
+					d := &c[i]
+					d.moved = unix.Lstat(root+d.path, &st) != nil ||
+						st.Ino != d.st.Inode || st.Mode != d.st.Mode || st.Mtim.Nano() != d.st.Mtime || st.Ctim.Nano() != d.st.Ctime
+				}
 			}
 		}()
 	}
+	cur := make([]dir, 0, chunk)
+	ds.err = old.DirStats(func(p string, st db.Stat) error {
+		if cur = append(cur, dir{path: p, st: st}); len(cur) == chunk {
+			all = append(all, cur)
+			chunks <- cur
+			cur = make([]dir, 0, chunk)
+		}
+		return nil
+	})
+	all = append(all, cur)
+	chunks <- cur
+	close(chunks)
 	wg.Wait()
-	for i := range dirs {
-		if moved[i] {
-			ds.moved = append(ds.moved, dirs[i].path)
+	ds.baseDirs = make(map[string]bool, len(all)*chunk)
+	for _, c := range all {
+		for _, d := range c {
+			ds.baseDirs[d.path] = true
+			if d.moved {
+				ds.moved = append(ds.moved, d.path)
+			}
 		}
 	}
 	return ds
 }
 
-// newPkgScope works out the scope from the package runs since the
-// baseline and the directories that moved.
-func newPkgScope(pdb pkgdb.DB, old *db.Baseline, ds dirScan) (*pkgScope, error) {
+// newPkgScope starts the scope with the paths of the packages run since
+// the baseline.
+func newPkgScope(pdb pkgdb.DB, old *db.Baseline) *pkgScope {
 	s := &pkgScope{paths: map[string]bool{}, ancestors: map[string]bool{}, changed: map[string]bool{},
-		rescan: map[string]bool{}, baseDirs: ds.baseDirs, newDirs: map[string]bool{}}
+		rescan: map[string]bool{}, newDirs: map[string]bool{}}
 	seen := map[string]bool{}
 	for _, run := range pdb.Runs(old.Meta().Created) {
 		for _, op := range run.Ops {
@@ -123,14 +139,24 @@ func newPkgScope(pdb pkgdb.DB, old *db.Baseline, ds dirScan) (*pkgScope, error) 
 	sort.Strings(s.touched)
 	for _, pkg := range s.touched {
 		for _, f := range pdb.Files(pkg) {
-			s.addPath(path.Clean("/" + f.Path))
+			p := f.Path
+			if !strings.HasPrefix(p, "/") {
+				p = "/" + p
+			}
+			s.addPath(path.Clean(p)) // a clean path comes back as it is
 		}
 	}
+	return s
+}
+
+// addMoved completes the scope with the directories that moved.
+func (s *pkgScope) addMoved(ds dirScan) {
+	s.baseDirs = ds.baseDirs
 	areas := integrity.DefaultScriptAreas
 	for _, d := range ds.moved {
 		// Changed, replaced or gone (then its parent changed too).
 		s.changed[d] = true
-		if s.paths[d] || integrity.InAreas(d+"/", areas) {
+		if s.paths[d] || dirInAreas(d, areas) {
 			s.rescan[d] = true
 		}
 	}
@@ -142,27 +168,25 @@ func newPkgScope(pdb pkgdb.DB, old *db.Baseline, ds dirScan) (*pkgScope, error) 
 	for _, a := range statAreas {
 		s.addAncestors(strings.TrimSuffix(a, "/"))
 	}
-	return s, ds.err
 }
 
 // addPath adds p and, for /bin, /sbin and /lib..., its merged-/usr
 // spelling (the one that does not exist is never met by the walk).
 func (s *pkgScope) addPath(p string) {
-	spellings := []string{p}
+	s.paths[p] = true
+	s.addAncestors(p)
 	for _, d := range pkgdb.MergedUsrDirs {
-		if strings.HasPrefix(p+"/", d+"/") {
-			spellings = append(spellings, "/usr"+p)
+		if strings.HasPrefix(p, d) && (len(p) == len(d) || p[len(d)] == '/') {
+			q := "/usr" + p
+			s.paths[q] = true
+			s.addAncestors(q)
 		}
-	}
-	for _, q := range spellings {
-		s.paths[q] = true
-		s.addAncestors(q)
 	}
 }
 
 // addAncestors adds every directory above p.
 func (s *pkgScope) addAncestors(p string) {
-	for d := path.Dir(p); p != "/" && !s.ancestors[d]; d = path.Dir(d) {
+	for d := parentDir(p); p != "/" && !s.ancestors[d]; d = parentDir(d) {
 		s.ancestors[d] = true
 		if d == "/" {
 			break
@@ -227,8 +251,20 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	// What needs no package records runs while they load: the lstat of
 	// every baseline directory, and the copy of the baseline the update
 	// amends.
-	dirsDone := make(chan dirScan, 1)
-	go func() { dirsDone <- movedDirs(old, root) }()
+	type records struct {
+		pdb   pkgdb.DB
+		why   string
+		scope *pkgScope
+	}
+	recordsDone := make(chan records, 1)
+	go func() {
+		pdb, why := openPackageDB(r.ctx, r.pol.Options, since)
+		var scope *pkgScope
+		if pdb != nil {
+			scope = newPkgScope(pdb, old)
+		}
+		recordsDone <- records{pdb, why, scope}
+	}()
 	type amended struct {
 		w   *db.Writer
 		err error
@@ -247,8 +283,9 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 			w.Abort()
 		}
 	}()
-	pdb, why := openPackageDB(r.ctx, r.pol.Options, since)
-	ds := <-dirsDone
+	ds := movedDirs(old, root)
+	rec := <-recordsDone
+	pdb, why, scope := rec.pdb, rec.why, rec.scope
 	if pdb == nil {
 		if why == "" {
 			why = "package_check = no"
@@ -256,10 +293,10 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 		return fmt.Errorf("%w: update --packages needs the package records (%s); the baseline is unchanged", errUsage, why)
 	}
 	r.pkgDB = pdb
-	scope, err := newPkgScope(pdb, old, ds)
-	if err != nil {
-		return err
+	if ds.err != nil {
+		return ds.err
 	}
+	scope.addMoved(ds)
 
 	opts := r.scanOptions()
 	opts.Limit = scope.wanted
@@ -274,14 +311,20 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	if err := scope.load(old); err != nil {
 		return err
 	}
+	// The walker asks before it matches the rules: under the rules the
+	// baseline was written with, a path it holds is selected as it was.
+	sameRules := old.Meta().RulesDigest == r.pol.Digest
 	opts.SameInode = func(p string, t rules.FileType, ino uint64) bool {
 		// Not in the stat areas: files there are edited in place.
 		o, ok := scope.old[p]
-		if ok && !o.Problem && o.Type == t && o.Inode == ino && !integrity.InAreas(p, statAreas) {
-			o.same = true
-			return true
+		if !ok || o.Problem || o.Type != t || o.Inode != ino || integrity.InAreas(p, statAreas) {
+			return false
 		}
-		return false
+		if !sameRules && !r.pol.Match(p, t).Selected {
+			return false
+		}
+		o.same = true
+		return true
 	}
 	opts.Reuse = func(e *scanner.Entry) bool {
 		o, ok := scope.old[e.Path]
@@ -296,7 +339,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 			r.log.Warn("cannot lower the scan's priority", "err", err)
 		}
 	}
-	_, err = scanner.Scan(r.ctx, r.pol, opts, func(e *scanner.Entry) error {
+	_, err := scanner.Scan(r.ctx, r.pol, opts, func(e *scanner.Entry) error {
 		if e.Reused {
 			r.reused++
 		} else if e.Err != "" {
