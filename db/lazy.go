@@ -88,9 +88,20 @@ func peekStat(key, val []byte) (Stat, error) {
 	return st, r.err
 }
 
-// lazy makes the Lazy of a cursor's entry, copying key and value out of
-// the transaction.
-func (b *Baseline) lazy(k, v []byte) (*Lazy, error) {
+// lazyReader makes the Lazy entries of one read, copying keys and values
+// out of the transaction into shared blocks and the entries into slabs:
+// a directory's worth of entries costs a few allocations, not several
+// each.
+type lazyReader struct {
+	b     *Baseline
+	bytes []byte
+	slab  []Lazy
+}
+
+const lazyBlock = 64 << 10
+
+func (lr *lazyReader) read(k, v []byte) (*Lazy, error) {
+	b := lr.b
 	if v == nil {
 		return nil, corrupt("read", b.path, "entry %q is a bucket", keyPath(k))
 	}
@@ -98,10 +109,18 @@ func (b *Baseline) lazy(k, v []byte) (*Lazy, error) {
 	if err != nil {
 		return nil, corrupt("read", b.path, "entry %q: %v", keyPath(k), err)
 	}
-	buf := make([]byte, len(k)+len(v))
-	copy(buf, k)
-	copy(buf[len(k):], v)
-	return &Lazy{Stat: st, Path: keyPath(k), db: b.path, key: buf[:len(k):len(k)], val: buf[len(k):]}, nil
+	n := len(k) + len(v)
+	if n > cap(lr.bytes)-len(lr.bytes) {
+		lr.bytes = make([]byte, 0, max(lazyBlock, n))
+	}
+	off := len(lr.bytes)
+	lr.bytes = append(append(lr.bytes, k...), v...)
+	buf := lr.bytes[off : off+n : off+n]
+	if len(lr.slab) == cap(lr.slab) {
+		lr.slab = make([]Lazy, 0, 256)
+	}
+	lr.slab = append(lr.slab, Lazy{Stat: st, Path: keyPath(k), db: b.path, key: buf[:len(k):len(k)], val: buf[len(k):]})
+	return &lr.slab[len(lr.slab)-1], nil
 }
 
 // DirStats calls fn, in key order, with the path and stat part of every
@@ -136,12 +155,12 @@ func (b *Baseline) DirStats(fn func(path string, st Stat) error) error {
 
 // LazyUnder is EachUnder with Lazy entries.
 func (b *Baseline) LazyUnder(dir string, fn func(*Lazy) error) error {
-	return under(b, dir, false, b.lazy, fn)
+	return under(b, dir, false, (&lazyReader{b: b}).read, fn)
 }
 
 // LazyChildren is EachChild with Lazy entries.
 func (b *Baseline) LazyChildren(dir string, fn func(*Lazy) error) error {
-	return under(b, dir, true, b.lazy, fn)
+	return under(b, dir, true, (&lazyReader{b: b}).read, fn)
 }
 
 // under reads the entries below dir (see walkUnder) with read, in one

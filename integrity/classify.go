@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"fmt"
 	"path"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"opsagent/pkgdb"
@@ -152,9 +154,27 @@ func (c *Classifier) Classify(ch scanner.Change) Provenance {
 // own class, so nothing unexplained is hidden.
 func (c *Classifier) ClassifyAll(changes []scanner.Change) []Provenance {
 	out := make([]Provenance, len(changes))
+	// A large batch (a package upgrade) is classified on every CPU: the
+	// DB is safe for concurrent use, and after load the Classifier is
+	// only read.
+	c.load()
+	lanes := 1
+	if len(changes) >= 2048 {
+		lanes = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	for lane := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lane; i < len(changes); i += lanes {
+				out[i] = c.Classify(changes[i])
+			}
+		}()
+	}
+	wg.Wait()
 	explainedIn := map[string]string{} // dir → a package explaining an entry in it
 	for i, ch := range changes {
-		out[i] = c.Classify(ch)
 		if out[i].Class == ClassPackage || out[i].Class == ClassScript {
 			if _, ok := explainedIn[path.Dir(ch.Path)]; !ok {
 				explainedIn[path.Dir(ch.Path)] = out[i].Package

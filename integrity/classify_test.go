@@ -237,3 +237,31 @@ func TestClassifyAllDirs(t *testing.T) {
 		}
 	}
 }
+
+// TestClassifyAllLarge: a batch large enough to be classified in lanes
+// gets, change for change, what Classify gives alone.
+func TestClassifyAllLarge(t *testing.T) {
+	db := &memDB{}
+	var changes []scanner.Change
+	for i := range 3000 {
+		p := "/usr/lib/big/f" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + "-" + time.Duration(i).String()
+		db.files = append(db.files, pkgdb.File{Path: p, Package: "big", Version: "1", Digest: md5Of("v1"), DigestAlgo: "md5"})
+		content := "v1"
+		if i%3 == 0 {
+			content = "tampered"
+		}
+		changes = append(changes, scanner.Change{Path: p, Kind: scanner.Changed, Old: file(p, "v0"), New: file(p, content), Changed: rules.AttrMD5.Set()})
+	}
+	got := (&Classifier{DB: db}).ClassifyAll(changes)
+	one := &Classifier{DB: db}
+	classes := map[Class]int{}
+	for i, ch := range changes {
+		if want := one.Classify(ch); got[i] != want {
+			t.Fatalf("%s: ClassifyAll %+v, Classify %+v", ch.Path, got[i], want)
+		}
+		classes[got[i].Class]++
+	}
+	if classes[ClassMismatch] != 1000 || len(classes) != 2 {
+		t.Errorf("classes %v, want 1000 mismatches and 2000 package files", classes)
+	}
+}

@@ -499,9 +499,11 @@ func (s *pkgScope) load(old *db.Baseline) error {
 		return err
 	}
 	s.old = make(map[string]*scoped, len(got[0])+len(got[1])+len(s.changed)+len(s.paths)+len(statAreas))
+	slab := make([]scoped, 0, len(got[0])+len(got[1]))
 	for _, all := range got {
 		for _, l := range all {
-			s.old[l.Path] = &scoped{Lazy: l}
+			slab = append(slab, scoped{Lazy: l})
+			s.old[l.Path] = &slab[len(slab)-1]
 		}
 	}
 	get := func(p string) error {
