@@ -588,3 +588,52 @@ func TestProvenanceUntouchedPackage(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdatePackagesRulesChanged: update --packages skips the unreplaced
+// files of a directory a package run changed before it matches the
+// rules, which is exact only under the rules the baseline was written
+// with. After a config edit that deselects such a file it must see it as
+// a full update would (gone from the selection: reported removed), and
+// with the rules unchanged it must not look at it.
+func TestUpdatePackagesRulesChanged(t *testing.T) {
+	for _, edit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("edited=%v", edit), func(t *testing.T) {
+			f := newPkgFixture(t)
+			local := filepath.Join(f.h.Root, "usr/bin/local-tool")
+			if err := os.WriteFile(local, []byte("local\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := f.run(t, "init"); r.code != 0 {
+				t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+			}
+			time.Sleep(1100 * time.Millisecond)
+			f.h.Dpkg("-i", f.h.Build(pkgVersions("1.1")[0])) // alpha: /usr/bin changes
+			if edit {
+				conf, err := os.ReadFile(f.conf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(f.conf, append(conf, "!/usr/bin/local-tool$\n"...), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			up, doc := f.run(t, "update", "--packages")
+			if up.code&^7 != 0 || up.code == 0 {
+				t.Fatalf("update --packages: exit %d: %s", up.code, up.stderr)
+			}
+			if v := doc.P.Paths["/usr/bin/alpha"]; v["class"] != "package" {
+				t.Errorf("/usr/bin/alpha: %v, want package", v)
+			}
+			// Deselected, it reads as removed; the classifier then takes
+			// it for a file alpha's old version shipped (its old list is
+			// gone), as for a full update.
+			v, seen := doc.P.Paths["/usr/bin/local-tool"]
+			switch {
+			case edit && (!seen || doc.N.Removed == 0):
+				t.Errorf("deselected /usr/bin/local-tool: %v (reported %v, %d removed), want it reported removed", v, seen, doc.N.Removed)
+			case !edit && seen:
+				t.Errorf("unreplaced /usr/bin/local-tool was looked at: %v", v)
+			}
+		})
+	}
+}
