@@ -274,13 +274,16 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 		w, err := old.Amend(r.pol.Options.StateDir, r.meta("update"))
 		amendDone <- amended{w, err}
 	}()
-	var w *db.Writer
+	var (
+		w     *db.Writer
+		taken bool // amendDone was received from
+	)
 	defer func() {
-		if w == nil {
+		if !taken {
 			w = (<-amendDone).w
 		}
 		if w != nil {
-			w.Abort()
+			w.Abort() // a no-op after Commit
 		}
 	}()
 	ds := movedDirs(old, root)
@@ -367,6 +370,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	r.addChanges(rep, pairs, since, true)
 
 	a := <-amendDone
+	taken = true
 	if w = a.w; a.err != nil {
 		return a.err
 	}

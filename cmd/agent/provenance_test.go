@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -635,5 +637,45 @@ func TestUpdatePackagesRulesChanged(t *testing.T) {
 				t.Errorf("unreplaced /usr/bin/local-tool was looked at: %v", v)
 			}
 		})
+	}
+}
+
+// TestUpdatePackagesNoSpace: update --packages on a full state file
+// system exits 14, and does not hang (the copy of the baseline it amends
+// fails in a goroutine of its own, while the scan runs); the baseline
+// stays as it was and no temporary file is left.
+func TestUpdatePackagesNoSpace(t *testing.T) {
+	f := newPkgFixture(t)
+	fsDir := mountTmpfs(t, "size=4m")
+	f.state = filepath.Join(fsDir, "state")
+	if r, _ := f.run(t, "init"); r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	base := filepath.Join(f.state, "baseline.db")
+	before, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	f.h.Dpkg("-i", f.h.Build(pkgVersions("1.1")[0]))
+	fill := filepath.Join(fsDir, "fill")
+	if err := os.Mkdir(fill, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fillBlocks(t, fsDir, fill, int64(len(before)/2))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := runPrepared(t, exec.CommandContext(ctx, agentBin, "--config", f.conf, "--state-dir", f.state, "update", "--packages"))
+	if ctx.Err() != nil {
+		t.Fatal("update --packages did not end within a minute")
+	}
+	if r.code != exitWrite {
+		t.Errorf("update --packages on a full file system: exit %d, want %d; stderr: %s", r.code, exitWrite, r.stderr)
+	}
+	if after, err := os.ReadFile(base); err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the baseline changed (%v)", err)
+	}
+	if m := tempFiles(t, f.state); len(m) > 0 {
+		t.Errorf("temporary files left: %v", m)
 	}
 }
