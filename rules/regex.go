@@ -41,7 +41,17 @@ const (
 // literalForm recognises LIT and LIT(/|$) in a parsed pattern.
 func literalForm(re *syntax.Regexp) (string, litForm) {
 	isLit := func(r *syntax.Regexp) bool {
-		return r.Op == syntax.OpLiteral && r.Flags&syntax.FoldCase == 0 && len(r.Rune) > 0
+		if r.Op != syntax.OpLiteral || r.Flags&syntax.FoldCase != 0 || len(r.Rune) == 0 {
+			return false
+		}
+		// A rune above 0xFF (\x{141}) stands for no byte: subjects are
+		// mapped to runes below 256, so only the engine gets it right.
+		for _, c := range r.Rune {
+			if c > 0xFF {
+				return false
+			}
+		}
+		return true
 	}
 	if isLit(re) {
 		return latin1String(re.Rune), formPrefix

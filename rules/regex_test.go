@@ -23,8 +23,11 @@ func TestLiteralForms(t *testing.T) {
 		{"/etc$", formRegex, ""},
 		{"/etc|/usr", formRegex, ""},
 		{"/e.c", formRegex, ""},
+		{`/a\x{141}`, formRegex, ""},
+		{`/a\x{100}(/|$)`, formRegex, ""},
+		{`/a\xff(/|$)`, formComponent, "/a\xff"},
 	}
-	subjects := []string{"", "/", "/etc", "/etc/", "/etc/passwd", "/etcetera", "/usr", "/usr/", "/usr/bin",
+	subjects := []string{"", "/", "/aA", "/a\x00", "/a\xff", "/a\xff/b", "/etc", "/etc/", "/etc/passwd", "/etcetera", "/usr", "/usr/", "/usr/bin",
 		"/usrx", "/a.b", "/a.b/c", "/axb", "/var/lib/dpkg", "/var/lib/dpkg/status", "/var/lib/dpkgx",
 		"/caf\xe9", "/caf\xe9/x", "/CAF\xc9", "/ETC"}
 	for _, c := range cases {
@@ -56,6 +59,7 @@ func FuzzLiteralForm(f *testing.F) {
 	f.Add("/usr(/|$)", "/usr/bin")
 	f.Add("/etc", "/etcx")
 	f.Add("/a\\.b($|/)", "/a.b")
+	f.Add(`/a\x{141}`, "/aA")
 	f.Fuzz(func(t *testing.T, pattern, subject string) {
 		re, err := compileByteRegex(pattern)
 		if err != nil || re.form == formRegex {

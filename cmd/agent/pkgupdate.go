@@ -314,16 +314,18 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	if err := scope.load(old); err != nil {
 		return err
 	}
-	// The walker asks before it matches the rules: under the rules the
-	// baseline was written with, a path it holds is selected as it was.
-	sameRules := old.Meta().RulesDigest == r.pol.Digest
 	opts.SameInode = func(p string, t rules.FileType, ino uint64) bool {
 		// Not in the stat areas: files there are edited in place.
 		o, ok := scope.old[p]
 		if !ok || o.Problem || o.Type != t || o.Inode != ino || integrity.InAreas(p, statAreas) {
 			return false
 		}
-		if !sameRules && !r.pol.Match(p, t).Selected {
+		// The walker asks before it matches the rules. A baseline entry
+		// may predate the rules (update --packages copies what it does
+		// not look at, and records the current rules digest), so only a
+		// path the rules still select keeps its entry this way; the
+		// others read as gone, as in a full update.
+		if !r.pol.Match(p, t).Selected {
 			return false
 		}
 		o.same = true
@@ -418,7 +420,8 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 		len(scanned)+same, r.reused+same, len(scope.touched), len(scope.changed), accepted, kept, max(0, entries-len(scanned)-same)))
 	r.addPosture(rep)
 	// The report renders while the new baseline is synced: its digest
-	// is taken from the finished file before the sync.
+	// is taken from the finished file before the sync, and its end time
+	// then too (the sync and the rename come after it).
 	var out *renderedReport
 	rendered := make(chan struct{})
 	started := false // set on this goroutine, by Commit

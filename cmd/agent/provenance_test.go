@@ -592,14 +592,19 @@ func TestProvenanceUntouchedPackage(t *testing.T) {
 }
 
 // TestUpdatePackagesRulesChanged: update --packages skips the unreplaced
-// files of a directory a package run changed before it matches the
-// rules, which is exact only under the rules the baseline was written
-// with. After a config edit that deselects such a file it must see it as
-// a full update would (gone from the selection: reported removed), and
-// with the rules unchanged it must not look at it.
+// files of a directory a package run changed before the walker matches
+// the rules, so it must check them itself. After a config edit that
+// deselects such a file, also when an update --packages in between wrote
+// the new rules' digest into a baseline that still holds the file, the
+// file reads as a full update reads it (gone from the selection: reported
+// removed); with the rules unchanged it is not looked at.
 func TestUpdatePackagesRulesChanged(t *testing.T) {
-	for _, edit := range []bool{false, true} {
-		t.Run(fmt.Sprintf("edited=%v", edit), func(t *testing.T) {
+	// between: an update --packages after the edit, of a run that does
+	// not touch /usr/bin, so that the baseline records the new rules
+	// while it still holds the deselected file.
+	for _, c := range []struct{ edit, between bool }{{false, false}, {true, false}, {true, true}} {
+		t.Run(fmt.Sprintf("edited=%v,between=%v", c.edit, c.between), func(t *testing.T) {
+			edit := c.edit
 			f := newPkgFixture(t)
 			local := filepath.Join(f.h.Root, "usr/bin/local-tool")
 			if err := os.WriteFile(local, []byte("local\n"), 0o755); err != nil {
@@ -608,8 +613,6 @@ func TestUpdatePackagesRulesChanged(t *testing.T) {
 			if r, _ := f.run(t, "init"); r.code != 0 {
 				t.Fatalf("init: exit %d: %s", r.code, r.stderr)
 			}
-			time.Sleep(1100 * time.Millisecond)
-			f.h.Dpkg("-i", f.h.Build(pkgVersions("1.1")[0])) // alpha: /usr/bin changes
 			if edit {
 				conf, err := os.ReadFile(f.conf)
 				if err != nil {
@@ -619,6 +622,15 @@ func TestUpdatePackagesRulesChanged(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			time.Sleep(1100 * time.Millisecond)
+			if c.between {
+				f.h.Dpkg("-i", f.h.Build(pkgVersions("1.1")[2])) // gamma: /usr/sbin only
+				if up, _ := f.run(t, "update", "--packages"); up.code&^7 != 0 {
+					t.Fatalf("first update --packages: exit %d: %s", up.code, up.stderr)
+				}
+				time.Sleep(1100 * time.Millisecond)
+			}
+			f.h.Dpkg("-i", f.h.Build(pkgVersions("1.1")[0])) // alpha: /usr/bin changes
 			up, doc := f.run(t, "update", "--packages")
 			if up.code&^7 != 0 || up.code == 0 {
 				t.Fatalf("update --packages: exit %d: %s", up.code, up.stderr)
