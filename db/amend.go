@@ -54,14 +54,21 @@ func (b *Baseline) viewEntries(fn func(*bolt.Cursor) error) error {
 
 // decode decodes one entry read by a cursor, naming the damage.
 func (b *Baseline) decode(k, v []byte) (*scanner.Entry, error) {
+	return readNamed(b, k, v, decodeEntry)
+}
+
+// readNamed applies read (decodeEntry, peekStat) to one entry read by a
+// cursor, naming the damage.
+func readNamed[T any](b *Baseline, k, v []byte, read func(k, v []byte) (T, error)) (T, error) {
+	var zero T
 	if v == nil {
-		return nil, corrupt("read", b.path, "entry %q is a bucket", keyPath(k))
+		return zero, corrupt("read", b.path, "entry %q is a bucket", keyPath(k))
 	}
-	e, err := decodeEntry(k, v)
+	x, err := read(k, v)
 	if err != nil {
-		return nil, corrupt("read", b.path, "entry %q: %v", keyPath(k), err)
+		return zero, corrupt("read", b.path, "entry %q: %v", keyPath(k), err)
 	}
-	return e, nil
+	return x, nil
 }
 
 // each calls fn for the entries read, once the read succeeded.

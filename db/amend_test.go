@@ -93,20 +93,28 @@ func TestDeleteNeedsAmend(t *testing.T) {
 	}
 }
 
-func TestDirsAndEachUnder(t *testing.T) {
-	dir := t.TempDir()
-	entries := testEntries(300)
-	b, err := Open(writeBaseline(t, dir, "baseline.db", entries))
+// openTestBaseline writes n test entries to a baseline and opens it
+// (closed at the end of the test); it returns the directories' paths too.
+func openTestBaseline(t *testing.T, n int) (*Baseline, []*scanner.Entry, []string) {
+	t.Helper()
+	entries := testEntries(n)
+	b, err := Open(writeBaseline(t, t.TempDir(), "baseline.db", entries))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	var dirs, wantDirs []string
+	t.Cleanup(func() { b.Close() })
+	var dirs []string
 	for _, e := range entries {
 		if e.Type == rules.TypeDir {
-			wantDirs = append(wantDirs, e.Path)
+			dirs = append(dirs, e.Path)
 		}
 	}
+	return b, entries, dirs
+}
+
+func TestDirsAndEachUnder(t *testing.T) {
+	b, entries, wantDirs := openTestBaseline(t, 300)
+	var dirs []string
 	if err := b.Dirs(func(e *scanner.Entry) error { dirs = append(dirs, e.Path); return nil }); err != nil {
 		t.Fatal(err)
 	}

@@ -88,6 +88,9 @@ func peekStat(key, val []byte) (Stat, error) {
 	return st, r.err
 }
 
+// stat is peekStat of an entry read by a cursor, naming the damage.
+func (b *Baseline) stat(k, v []byte) (Stat, error) { return readNamed(b, k, v, peekStat) }
+
 // lazyReader makes the Lazy entries of one read, copying keys and values
 // out of the transaction into shared blocks and the entries into slabs:
 // a directory's worth of entries costs a few allocations, not several
@@ -102,12 +105,9 @@ const lazyBlock = 64 << 10
 
 func (lr *lazyReader) read(k, v []byte) (*Lazy, error) {
 	b := lr.b
-	if v == nil {
-		return nil, corrupt("read", b.path, "entry %q is a bucket", keyPath(k))
-	}
-	st, err := peekStat(k, v)
+	st, err := b.stat(k, v)
 	if err != nil {
-		return nil, corrupt("read", b.path, "entry %q: %v", keyPath(k), err)
+		return nil, err
 	}
 	n := len(k) + len(v)
 	if n > cap(lr.bytes)-len(lr.bytes) {
@@ -137,12 +137,9 @@ func (b *Baseline) DirStats(fn func(path string, st Stat) error) error {
 			if t, ok := peekType(v); ok && t != rules.TypeDir {
 				continue
 			}
-			if v == nil {
-				return corrupt("read", b.path, "entry %q is a bucket", keyPath(k))
-			}
-			st, err := peekStat(k, v)
+			st, err := b.stat(k, v)
 			if err != nil {
-				return corrupt("read", b.path, "entry %q: %v", keyPath(k), err)
+				return err
 			}
 			if st.Type == rules.TypeDir {
 				dirs = append(dirs, dir{keyPath(k), st})

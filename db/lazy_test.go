@@ -15,15 +15,9 @@ import (
 // TestLazy: the stat parts and lazily decoded entries are those the full
 // decoding gives, for every kind of test entry (links, xattrs, problems).
 func TestLazy(t *testing.T) {
-	dir := t.TempDir()
-	entries := testEntries(300)
-	b, err := Open(writeBaseline(t, dir, "baseline.db", entries))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, entries, wantDirs := openTestBaseline(t, 300)
 	var dirs []string
-	err = b.DirStats(func(p string, st Stat) error {
+	err := b.DirStats(func(p string, st Stat) error {
 		dirs = append(dirs, p)
 		e, err := b.Get(p)
 		if err != nil {
@@ -36,12 +30,6 @@ func TestLazy(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var wantDirs []string
-	for _, e := range entries {
-		if e.Type == rules.TypeDir {
-			wantDirs = append(wantDirs, e.Path)
-		}
 	}
 	if !reflect.DeepEqual(dirs, wantDirs) {
 		t.Errorf("DirStats gave %q, want %q", dirs, wantDirs)

@@ -369,6 +369,17 @@ func InAreas(p string, areas []string) bool {
 	return false
 }
 
+// DirInAreas is InAreas(d+"/", areas) without building the string, for
+// callers that ask it about every entry of a walk.
+func DirInAreas(d string, areas []string) bool {
+	for _, a := range areas {
+		if strings.HasPrefix(d, a) || len(d) == len(a)-1 && strings.HasPrefix(a, d) {
+			return true
+		}
+	}
+	return false
+}
+
 // runSlack widens a run's window: the kernel's ctime and dpkg.log's
 // timestamps (whole seconds, written after the step) are not in lockstep.
 const runSlack = 2 * time.Second

@@ -45,7 +45,7 @@ func buildIndex(rules []*Rule) *ruleIndex {
 		if n == nil {
 			n = &ruleNode{path: np}
 			idx.nodes[np] = n
-			for q := np; ; q = dirname(q) {
+			for q := np; ; q = ParentDir(q) {
 				idx.exists[q] = true
 				if q == "/" {
 					break
@@ -64,7 +64,7 @@ func buildIndex(rules []*Rule) *ruleIndex {
 	}
 	for _, n := range idx.nodes {
 		for q := n.path; q != "/"; {
-			q = dirname(q)
+			q = ParentDir(q)
 			if pn := idx.nodes[q]; pn != nil {
 				n.parent = pn
 				break
@@ -74,8 +74,9 @@ func buildIndex(rules []*Rule) *ruleIndex {
 	return idx
 }
 
-// dirname is the parent directory of an absolute path, "/" for "/x" and "/".
-func dirname(p string) string {
+// ParentDir is the parent directory of a clean absolute path, "/" for
+// "/x" and "/": path.Dir without its Clean, so it never allocates.
+func ParentDir(p string) string {
 	i := strings.LastIndexByte(p, '/')
 	if i <= 0 {
 		return "/"
@@ -158,9 +159,9 @@ func (p *Policy) match(path string, t FileType) Match {
 		}
 	}
 	idx := p.index()
-	dir := dirname(path)
+	dir := ParentDir(path)
 	var start *ruleNode
-	for q := dir; ; q = dirname(q) {
+	for q := dir; ; q = ParentDir(q) {
 		if n := idx.nodes[q]; n != nil {
 			start = n
 			break
@@ -206,7 +207,7 @@ func (p *Policy) match(path string, t FileType) Match {
 			}
 			// A parent directory below this node matching an unrestricted
 			// negative rule deselects everything under it.
-			for a := dirname(path); len(a) > len(n.path); a = dirname(a) {
+			for a := ParentDir(path); len(a) > len(n.path); a = ParentDir(a) {
 				for _, cr := range n.neg {
 					if cr.r.Kind == Negative && cr.r.Types != 0 || cr.r.Kind == Prune && !cr.r.Types.Has(TypeDir) {
 						continue

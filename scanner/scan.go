@@ -50,14 +50,13 @@ type Options struct {
 	// for the same path.
 	Enter func(dir string) bool
 	// SameInode, when set, is asked by the walker about every entry other
-	// than a directory, with the type and inode its directory listing
-	// gives (d_type, d_ino), before any stat and before the rules and
-	// Limit are consulted (they cost more): true means the caller's
-	// record of that inode stands as it is, and the entry is neither
-	// stat'ed nor emitted. So it must claim only entries the rules select
-	// and Limit lets through. agent update --packages uses it to skip the
-	// files a package run did not replace (dpkg and triggers rename new
-	// files into place). It is called from the walker goroutine only.
+	// than a directory it would emit, with the type and inode its
+	// directory listing gives (d_type, d_ino), before any stat: true
+	// means the caller's record of that inode stands as it is, and the
+	// entry is neither stat'ed nor emitted. agent update --packages uses
+	// it to skip the files a package run did not replace (dpkg and
+	// triggers rename new files into place). It is called from the
+	// walker goroutine only.
 	SameInode func(path string, t rules.FileType, ino uint64) bool
 	// BaselineSize, when set, returns the size the baseline recorded for
 	// path. For a regular file whose rule has growing and a hash, the scanner

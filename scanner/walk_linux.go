@@ -121,13 +121,13 @@ func (s *scan) visitIno(ctx context.Context, parent *dirHandle, name, path strin
 			hint = rules.TypeFromMode(st.Mode)
 		}
 	}
-	if hint != rules.TypeDir && ino != 0 && hint != rules.TypeUnknown && s.opts.SameInode != nil && s.opts.SameInode(path, hint, ino) {
-		return nil
-	}
 	m := s.match(path, hint)
 	inLimit := s.opts.Limit == nil || s.opts.Limit(path)
 	if hint != rules.TypeDir {
 		if !m.Selected || !inLimit {
+			return nil
+		}
+		if ino != 0 && hint != rules.TypeUnknown && s.opts.SameInode != nil && s.opts.SameInode(path, hint, ino) {
 			return nil
 		}
 		parent.acquire()

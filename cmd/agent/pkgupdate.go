@@ -63,8 +63,7 @@ type dirScan struct {
 }
 
 // movedDirs finds the baseline directories whose inode, mode, mtime or
-// ctime moved, with one lstat per directory (a few at a time: the calls
-// wait on the disk more than they compute) and nothing of the baseline
+// ctime moved, with one lstat per directory and nothing of the baseline
 // decoded but their stat parts. It needs no package records, so it runs
 // while they load.
 func movedDirs(old *db.Baseline, root string) dirScan {
@@ -156,7 +155,7 @@ func (s *pkgScope) addMoved(ds dirScan) {
 	for _, d := range ds.moved {
 		// Changed, replaced or gone (then its parent changed too).
 		s.changed[d] = true
-		if s.paths[d] || dirInAreas(d, areas) {
+		if s.paths[d] || integrity.DirInAreas(d, areas) {
 			s.rescan[d] = true
 		}
 	}
@@ -186,7 +185,7 @@ func (s *pkgScope) addPath(p string) {
 
 // addAncestors adds every directory above p.
 func (s *pkgScope) addAncestors(p string) {
-	for d := parentDir(p); p != "/" && !s.ancestors[d]; d = parentDir(d) {
+	for d := rules.ParentDir(p); p != "/" && !s.ancestors[d]; d = rules.ParentDir(d) {
 		s.ancestors[d] = true
 		if d == "/" {
 			break
@@ -197,44 +196,24 @@ func (s *pkgScope) addAncestors(p string) {
 // wanted is the scan's Limit: the touched packages' paths, the changed
 // directories, and every entry of a directory rescanned in full.
 func (s *pkgScope) wanted(p string) bool {
-	if s.paths[p] || s.changed[p] || dirInAreas(p, statAreas) {
+	if s.paths[p] || s.changed[p] || integrity.DirInAreas(p, statAreas) {
 		return true
 	}
-	d := parentDir(p)
+	d := rules.ParentDir(p)
 	return p != "/" && (s.rescan[d] || s.newDirs[d])
 }
 
 // enter is the scan's Enter: the directories on the way to a touched
 // package's path, the rescanned ones, and new directories below those.
 func (s *pkgScope) enter(d string) bool {
-	if s.ancestors[d] || s.rescan[d] || s.newDirs[d] || dirInAreas(d, statAreas) {
+	if s.ancestors[d] || s.rescan[d] || s.newDirs[d] || integrity.DirInAreas(d, statAreas) {
 		return true
 	}
-	if parent := parentDir(d); d != "/" && (s.rescan[parent] || s.newDirs[parent]) && !s.baseDirs[d] {
+	if parent := rules.ParentDir(d); d != "/" && (s.rescan[parent] || s.newDirs[parent]) && !s.baseDirs[d] {
 		s.newDirs[d] = true
 		return true
 	}
 	return false
-}
-
-// dirInAreas is integrity.InAreas(d+"/", areas) without building the
-// string: the walk asks it about every entry.
-func dirInAreas(d string, areas []string) bool {
-	for _, a := range areas {
-		if strings.HasPrefix(d, a) || len(d) == len(a)-1 && strings.HasPrefix(a, d) {
-			return true
-		}
-	}
-	return false
-}
-
-// parentDir is path.Dir of a clean absolute path, without allocating.
-func parentDir(p string) string {
-	i := strings.LastIndexByte(p, '/')
-	if i <= 0 {
-		return "/"
-	}
-	return p[:i]
 }
 
 // updatePackages is `agent update --packages` without --rescan-all: it
@@ -314,21 +293,15 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	if err := scope.load(old); err != nil {
 		return err
 	}
+	same := 0 // entries SameInode kept unread (the walker's goroutine only)
 	opts.SameInode = func(p string, t rules.FileType, ino uint64) bool {
 		// Not in the stat areas: files there are edited in place.
 		o, ok := scope.old[p]
 		if !ok || o.Problem || o.Type != t || o.Inode != ino || integrity.InAreas(p, statAreas) {
 			return false
 		}
-		// The walker asks before it matches the rules. A baseline entry
-		// may predate the rules (update --packages copies what it does
-		// not look at, and records the current rules digest), so only a
-		// path the rules still select keeps its entry this way; the
-		// others read as gone, as in a full update.
-		if !r.pol.Match(p, t).Selected {
-			return false
-		}
 		o.same = true
+		same++
 		return true
 	}
 	opts.Reuse = func(e *scanner.Entry) bool {
@@ -403,12 +376,6 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 		}
 		if err != nil {
 			return err
-		}
-	}
-	same := 0
-	for _, o := range scope.old {
-		if o.same {
-			same++
 		}
 	}
 	if err := r.markPartial(r.start); err != nil {
@@ -545,19 +512,6 @@ func (s *pkgScope) load(old *db.Baseline) error {
 	return nil
 }
 
-// baseline returns the baseline's entry of a scanned path: from the
-// loaded scope, or (a path the scope did not foresee) from the file.
-func (s *pkgScope) baseline(old *db.Baseline, p string) (*scanner.Entry, error) {
-	if l, ok := s.old[p]; ok {
-		return l.Entry()
-	}
-	e, err := old.Get(p)
-	if errors.Is(err, db.ErrNotFound) {
-		return nil, nil
-	}
-	return e, err
-}
-
 // pairs compares the rescanned entries with the baseline's: every scanned
 // path, and every baseline path of the scope the scan did not find
 // (removed, with the subtree of a removed directory), in key order, the
@@ -572,12 +526,14 @@ func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.
 		if e.Reused {
 			continue
 		}
+		// From the loaded scope, or (a path the scope did not foresee)
+		// from the file.
 		var o *scanner.Entry
 		var err error
 		if ok {
 			o, err = l.Entry()
-		} else {
-			o, err = s.baseline(old, e.Path)
+		} else if o, err = old.Get(e.Path); errors.Is(err, db.ErrNotFound) {
+			o, err = nil, nil
 		}
 		if err != nil {
 			return nil, err

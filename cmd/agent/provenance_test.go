@@ -591,13 +591,13 @@ func TestProvenanceUntouchedPackage(t *testing.T) {
 	}
 }
 
-// TestUpdatePackagesRulesChanged: update --packages skips the unreplaced
-// files of a directory a package run changed before the walker matches
-// the rules, so it must check them itself. After a config edit that
-// deselects such a file, also when an update --packages in between wrote
-// the new rules' digest into a baseline that still holds the file, the
-// file reads as a full update reads it (gone from the selection: reported
-// removed); with the rules unchanged it is not looked at.
+// TestUpdatePackagesRulesChanged: update --packages keeps the unreplaced
+// files of a directory a package run changed unread, but only files the
+// rules still select. After a config edit that deselects such a file, also
+// when an update --packages in between wrote the new rules' digest into a
+// baseline that still holds the file, the file reads as a full update
+// reads it (gone from the selection: reported removed); with the rules
+// unchanged it is not looked at.
 func TestUpdatePackagesRulesChanged(t *testing.T) {
 	// between: an update --packages after the edit, of a run that does
 	// not touch /usr/bin, so that the baseline records the new rules
