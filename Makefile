@@ -16,7 +16,7 @@ DOCGEN      ?= bin/doc
 # Short fuzz runs that are part of `make test`.
 FUZZTIME ?= 5s
 
-.PHONY: all build test test-unit fuzz-short fuzz bench bench-go demo install vet clean deb rpm
+.PHONY: all build test test-unit test-race fuzz-short fuzz bench bench-go demo install vet clean deb rpm
 
 all: build
 
@@ -30,6 +30,11 @@ test: vet test-unit fuzz-short
 
 test-unit:
 	$(GO) test -count=1 -timeout 8m ./...
+
+# The tests under the race detector, the agent binary the command-level
+# tests run included (slower than make test; not part of it).
+test-race:
+	AGENT_TEST_RACE=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 # Every fuzz target runs for $(FUZZTIME); crashers land in testdata/fuzz/.
 fuzz-short:

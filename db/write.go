@@ -49,7 +49,9 @@ type CommitOptions struct {
 	// Sealed, when set, is called with the temporary file once it holds
 	// the whole generation and is closed, before it is synced and
 	// installed: what it reads there is what Commit installs. It runs on
-	// Commit's goroutine and must not keep the file open.
+	// Commit's goroutine. A descriptor it opens there may be read after
+	// it returns, while Commit syncs and renames the file (the rename
+	// does not change what it reads); it must not write.
 	Sealed func(tmp string)
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -45,19 +44,10 @@ func WriteJSON(w io.Writer, r *Report) error {
 	if !direct {
 		buf = new(bytes.Buffer)
 	}
-	j := &jsonWriter{r: r, b: buf}
-	// About 650 bytes per listed change with its details and provenance
-	// (measured on a package upgrade).
-	j.b.Grow(4096 + 700*(r.Added+r.Removed+r.Changed))
-	j.report()
-	if j.err != nil {
-		return fmt.Errorf("report: json: %w", j.err)
+	if err := JSONBody(buf, r).Finish(); err != nil || direct {
+		return err
 	}
-	j.b.WriteByte('\n')
-	if direct {
-		return nil
-	}
-	_, err := w.Write(j.b.Bytes())
+	_, err := w.Write(buf.Bytes())
 	return err
 }
 
@@ -149,7 +139,8 @@ func (j *jsonWriter) kn(k string, n int64) {
 	j.b.WriteString(strconv.FormatInt(n, 10))
 }
 
-func (j *jsonWriter) report() {
+// body is the document but for its tail.
+func (j *jsonWriter) body() {
 	r := j.r
 	j.open('{')
 	j.kn("format", JSONFormat)
@@ -228,6 +219,12 @@ func (j *jsonWriter) report() {
 		}
 		j.close(']')
 	}
+}
+
+// tail is what comes last: the baselines and their digests, and the end
+// time (see Pending).
+func (j *jsonWriter) tail() {
+	r := j.r
 	if r.Kind != KindInit && r.Baseline != "" {
 		j.baseline("baseline", r.Baseline, r.BaselineDigest)
 	}

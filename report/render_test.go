@@ -84,6 +84,23 @@ func TestGolden(t *testing.T) {
 				t.Errorf("invalid JSON: %s", js.Bytes())
 			}
 			golden(t, tc.name+".json", js.Bytes())
+
+			// Rendered in two steps with the tail's fields learnt in
+			// between (Pending): the same bytes.
+			p := *r
+			p.End, p.BaselineDigest, p.NewBaselineDigest = time.Time{}, [32]byte{}, [32]byte{}
+			var txt2, js2 bytes.Buffer
+			pt, pj := TextBody(&txt2, &p), JSONBody(&js2, &p)
+			p.End, p.BaselineDigest, p.NewBaselineDigest = r.End, r.BaselineDigest, r.NewBaselineDigest
+			if err := errors.Join(pt.Finish(), pj.Finish()); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(txt2.Bytes(), txt.Bytes()) {
+				t.Errorf("TextBody and Finish:\n%s\nWriteText:\n%s", txt2.Bytes(), txt.Bytes())
+			}
+			if !bytes.Equal(js2.Bytes(), js.Bytes()) {
+				t.Errorf("JSONBody and Finish:\n%s\nWriteJSON:\n%s", js2.Bytes(), js.Bytes())
+			}
 		})
 	}
 }

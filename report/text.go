@@ -52,6 +52,12 @@ func (t *textWriter) printf(format string, args ...any) { fmt.Fprintf(t.w, forma
 func (t *textWriter) line(s string)                     { t.w.WriteString(s); t.w.WriteByte('\n') }
 
 func (t *textWriter) report() {
+	t.body()
+	t.tail()
+}
+
+// body is the report but for its tail.
+func (t *textWriter) body() {
 	r := t.r
 	if r.Level == LevelMinimal {
 		t.line(r.outline())
@@ -77,6 +83,15 @@ func (t *textWriter) report() {
 		}
 	}
 	t.problems()
+}
+
+// tail is what comes last: the baselines and their digests, and the end
+// time (see Pending).
+func (t *textWriter) tail() {
+	r := t.r
+	if r.Level == LevelMinimal {
+		return
+	}
 	if r.Level.atLeast(LevelDatabaseAttributes) {
 		t.databases()
 	}

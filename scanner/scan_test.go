@@ -852,3 +852,47 @@ func TestReuse(t *testing.T) {
 		t.Errorf("Reuse asked about %q, want only the regular files", asked)
 	}
 }
+
+// TestScanFewDescriptors scans, under a low RLIMIT_NOFILE, a tree of
+// directories holding one file each while the workers are slow, so that
+// the walker runs as far ahead as the queue lets it: every queued job
+// holds its directory open, and the queue must stay within the limit.
+func TestScanFewDescriptors(t *testing.T) {
+	root := t.TempDir()
+	makeTree(t, root, 600, 1)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skipf("getrlimit: %v", err)
+	}
+	low := lim
+	low.Cur = uint64(openFDs(t) + 120)
+	if low.Cur > lim.Cur {
+		t.Skipf("RLIMIT_NOFILE is %d already", lim.Cur)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	defer unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	var opened atomic.Int64
+	slow := func(point, _ string) {
+		// The first files are slow to hash: the walker meanwhile
+		// queues the rest.
+		if point == "open" && opened.Add(1) < 4 {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	var n int
+	_, err := Scan(context.Background(), nil, Options{Root: root, Workers: 2, match: all(basic), hook: slow}, func(e *Entry) error {
+		n++
+		if e.Err != "" {
+			t.Errorf("%s: %s", e.Path, e.Err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + 600*2; n != want {
+		t.Errorf("%d entries, want %d", n, want)
+	}
+}

@@ -18,7 +18,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	agentBin = filepath.Join(dir, "agent")
-	build := exec.Command("go", "build", "-o", agentBin, ".")
+	args := []string{"build", "-o", agentBin}
+	if os.Getenv("AGENT_TEST_RACE") == "1" {
+		// make test-race: the binary the tests run has the race detector.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		os.RemoveAll(dir)

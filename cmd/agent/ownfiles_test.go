@@ -28,6 +28,16 @@ func baselineDigests(t *testing.T, js string) (base, next string) {
 	return rep.Baseline.BLAKE3, rep.NewBaseline.BLAKE3
 }
 
+// fileBLAKE3 is the BLAKE3 (base64, as reports give it) of the file at path.
+func fileBLAKE3(t *testing.T, path string) string {
+	t.Helper()
+	d, _, err := scanner.HashFile(path, rules.AttrBLAKE3.Set())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(d.BLAKE3[:])
+}
+
 // TestIssue12OwnFilesNotReported: with state_dir, report_dir and a
 // report_url file inside the scanned tree, a check right after init reports
 // nothing (it used to list baseline.db, its temp file, the lock and the
@@ -70,11 +80,7 @@ func TestIssue12OwnFilesNotReported(t *testing.T) {
 			t.Errorf("check %d: baseline BLAKE3 %q, init wrote %q", i, base, initDigest)
 		}
 	}
-	d, _, err := scanner.HashFile(filepath.Join(state, "baseline.db"), rules.AttrBLAKE3.Set())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := base64.StdEncoding.EncodeToString(d.BLAKE3[:]); got != initDigest {
+	if got := fileBLAKE3(t, filepath.Join(state, "baseline.db")); got != initDigest {
 		t.Errorf("baseline.db has BLAKE3 %s, the reports say %s", got, initDigest)
 	}
 

@@ -340,21 +340,19 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	base := r.path(baselineName)
 	rep := r.newReport("update")
 	rep.Baseline = base
-	rep.BaselineDigest = baseDigest()
 	rep.Problems = problems
 	r.addChanges(rep, pairs, since, true)
 
-	a := <-amendDone
-	taken = true
-	if w = a.w; a.err != nil {
-		return a.err
-	}
+	// What the new baseline takes: the explained changes, and the pairs
+	// the report does not show (a move, an ignored attribute), as a full
+	// update takes them; the rest keeps its old entry.
 	entries := int(old.Meta().Entries)
 	var byPath map[string]report.Provenance
 	if rep.Provenance != nil {
 		byPath = rep.Provenance.ByPath
 	}
 	var accepted, kept int
+	take := make([]scanner.Pair, 0, len(pairs))
 	for _, p := range pairs {
 		if v, ok := byPath[pairPath(p)]; ok && v.Class != report.ClassPackage && v.Class != report.ClassScript {
 			kept++
@@ -362,51 +360,51 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 		} else if ok {
 			accepted++
 		}
-		// Explained, or a pair the report does not show (a move, an
-		// ignored attribute): the scan's state, as a full update takes.
 		switch {
-		case p.New != nil:
-			if p.Old == nil {
-				entries++
-			}
-			err = w.Put(p.New)
-		default:
+		case p.New == nil:
 			entries--
-			err = w.Delete(p.Old.Path)
+		case p.Old == nil:
+			entries++
 		}
-		if err != nil {
-			return err
-		}
-	}
-	if err := r.markPartial(r.start); err != nil {
-		return err
+		take = append(take, p)
 	}
 	rep.Total = entries
 	rep.NewBaseline = base
 	rep.Notices = append(rep.Notices, fmt.Sprintf("update --packages: %d paths rescanned (%d of them unmoved and not read), from %d packages run since the baseline and %d changed directories; %d explained changes accepted, %d unexplained or mismatched entries kept as in the old baseline; the other %d baseline entries were not looked at (--rescan-all stats them all)",
 		len(scanned)+same, r.reused+same, len(scope.touched), len(scope.changed), accepted, kept, max(0, entries-len(scanned)-same)))
 	r.addPosture(rep)
-	// The report renders while the new baseline is synced: its digest
-	// is taken from the finished file before the sync, and its end time
-	// then too (the sync and the rename come after it).
-	var out *renderedReport
-	rendered := make(chan struct{})
-	started := false // set on this goroutine, by Commit
-	sealed := func(tmp string) {
-		started = true
-		rep.NewBaselineDigest = r.digest(tmp)
-		go func() {
-			defer close(rendered)
-			out = renderReport(rep)
-		}()
-	}
-	_, err = w.Commit(base, db.CommitOptions{KeepPrevious: true, Now: r.start, Sealed: sealed})
-	if started {
-		<-rendered
-	}
-	if err != nil {
+	// The report renders while the new baseline is written and synced;
+	// its tail (the baselines' digests, the end time) comes last.
+	render := startRender(rep)
+
+	if err := r.markPartial(r.start); err != nil {
 		return err
 	}
+	a := <-amendDone
+	taken = true
+	if w = a.w; a.err != nil {
+		return a.err
+	}
+	for _, p := range take {
+		if p.New != nil {
+			err = w.Put(p.New)
+		} else {
+			err = w.Delete(p.Old.Path)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// The new baseline's digest is read from the finished file while it
+	// is synced.
+	newDigest := func() [32]byte { return [32]byte{} }
+	sealed := func(tmp string) { newDigest = r.digestOpen(tmp) }
+	if _, err = w.Commit(base, db.CommitOptions{KeepPrevious: true, Now: r.start, Sealed: sealed}); err != nil {
+		return err
+	}
+	rep.BaselineDigest = baseDigest()
+	rep.NewBaselineDigest = newDigest()
+	out := render.finish()
 	// last-check.db described the host before this update; accept must
 	// not install it over the update.
 	if err := os.Remove(r.path(lastCheckName)); err != nil && !errors.Is(err, fs.ErrNotExist) {

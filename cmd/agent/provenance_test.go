@@ -512,9 +512,16 @@ func TestUpdatePackagesScope(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	oldDigest := fileBLAKE3(t, filepath.Join(f.state, "baseline.db"))
 	up, doc := f.run(t, "update", "--packages")
 	if up.code&^7 != 0 || up.code == 0 {
 		t.Fatalf("update --packages: exit %d: %s", up.code, up.stderr)
+	}
+	// The digests are those of the files (the new one is read while the
+	// file is synced and renamed).
+	base, next := baselineDigests(t, up.stdout)
+	if newDigest := fileBLAKE3(t, filepath.Join(f.state, "baseline.db")); base != oldDigest || next != newDigest || base == next {
+		t.Errorf("update --packages: report gives BLAKE3 %s for the baseline and %s for the new one, the files have %s and %s", base, next, oldDigest, newDigest)
 	}
 	for _, p := range []string{"/usr/share/alpha/data", "/usr/share/alpha/new", "/usr/share/alpha/new/file", "/usr/bin/alpha"} {
 		if v := doc.P.Paths[p]; v["class"] != "package" {
