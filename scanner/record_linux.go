@@ -503,30 +503,12 @@ func (w *worker) getxattr(src xsrc, name string) ([]byte, error) {
 // ErrNotRegular or ErrChanged, or the failing system call's error). With
 // ErrChanged the digests are returned too.
 func HashFile(path string, attrs rules.AttrSet) (Digests, int64, error) {
-	fd, err := OpenFile(path)
-	if err != nil {
-		return Digests{}, 0, err
-	}
-	defer unix.Close(fd)
-	return HashFD(fd, path, attrs)
-}
-
-// OpenFile opens path for HashFD as HashFile does: read-only, without
-// following a symlink, without blocking, without updating its atime where
-// the caller may. The error is an *fs.PathError.
-func OpenFile(path string) (int, error) {
+	var d Digests
 	fd, err := openNoatime(unix.AT_FDCWD, cstring(path), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC)
 	if err != nil {
-		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+		return d, 0, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	return fd, nil
-}
-
-// HashFD is HashFile on a descriptor the caller opened (OpenFile) and
-// closes; path names it in errors. A file opened before it is renamed or
-// unlinked is hashed all the same.
-func HashFD(fd int, path string, attrs rules.AttrSet) (Digests, int64, error) {
-	var d Digests
+	defer unix.Close(fd)
 	var before unix.Stat_t
 	if err := unix.Fstat(fd, &before); err != nil {
 		return d, 0, &fs.PathError{Op: "fstat", Path: path, Err: err}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
+	"github.com/zeebo/blake3"
 
 	"opsagent/db"
 	"opsagent/pkgdb"
@@ -705,22 +705,27 @@ func (r *integrityRun) digestLater(path string) func() [32]byte {
 
 // digestOpen opens the database file at path at once and returns a
 // function giving its BLAKE3, computed meanwhile on a goroutine of its own:
-// for a file about to be renamed (a new baseline in Commit's Sealed hook).
+// for a finished file about to be synced and renamed (a new baseline, in
+// Commit's Sealed hook). The rename changes the file's ctime, so the
+// file is read to its end rather than checked against its stat as digest
+// does.
 func (r *integrityRun) digestOpen(path string) func() [32]byte {
-	fd, err := scanner.OpenFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		r.log.Warn("cannot hash database", "path", path, "err", err)
 		return func() [32]byte { return [32]byte{} }
 	}
 	ch := make(chan [32]byte, 1)
 	go func() {
-		defer unix.Close(fd)
-		d, _, err := scanner.HashFD(fd, path, rules.AttrBLAKE3.Set())
-		if err != nil {
+		defer f.Close()
+		var d [32]byte
+		h := blake3.New()
+		if _, err := io.Copy(h, f); err != nil {
 			r.log.Warn("cannot hash database", "path", path, "err", err)
-			d = scanner.Digests{}
+		} else {
+			h.Sum(d[:0])
 		}
-		ch <- d.BLAKE3
+		ch <- d
 	}()
 	return func() [32]byte { return <-ch }
 }

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -34,6 +37,7 @@ type pkgScope struct {
 	ancestors map[string]bool    // every directory above one of paths
 	changed   map[string]bool    // baseline directories whose stat moved
 	rescan    map[string]bool    // changed directories whose entries are all rescanned
+	sizes     map[string]int64   // the baseline's st_size of each rescanned directory
 	baseDirs  map[string]bool    // every directory of the baseline
 	newDirs   map[string]bool    // directories below rescan that the baseline lacks
 	touched   []string           // the packages, as the package manager spells them
@@ -58,6 +62,7 @@ var statAreas = []string{"/etc/", "/var/lib/", "/var/cache/", "/boot/"}
 // dirScan is the result of movedDirs.
 type dirScan struct {
 	moved    []string        // baseline directories changed, replaced or gone
+	sizes    []int64         // their sizes in the baseline (st_size)
 	baseDirs map[string]bool // every directory of the baseline
 	err      error
 }
@@ -115,6 +120,7 @@ func movedDirs(old *db.Baseline, root string) dirScan {
 			ds.baseDirs[d.path] = true
 			if d.moved {
 				ds.moved = append(ds.moved, d.path)
+				ds.sizes = append(ds.sizes, d.st.Size)
 			}
 		}
 	}
@@ -125,7 +131,7 @@ func movedDirs(old *db.Baseline, root string) dirScan {
 // the baseline.
 func newPkgScope(pdb pkgdb.DB, old *db.Baseline) *pkgScope {
 	s := &pkgScope{paths: map[string]bool{}, ancestors: map[string]bool{}, changed: map[string]bool{},
-		rescan: map[string]bool{}, newDirs: map[string]bool{}}
+		rescan: map[string]bool{}, sizes: map[string]int64{}, newDirs: map[string]bool{}}
 	seen := map[string]bool{}
 	for _, run := range pdb.Runs(old.Meta().Created) {
 		for _, op := range run.Ops {
@@ -152,11 +158,12 @@ func newPkgScope(pdb pkgdb.DB, old *db.Baseline) *pkgScope {
 func (s *pkgScope) addMoved(ds dirScan) {
 	s.baseDirs = ds.baseDirs
 	areas := integrity.DefaultScriptAreas
-	for _, d := range ds.moved {
+	for i, d := range ds.moved {
 		// Changed, replaced or gone (then its parent changed too).
 		s.changed[d] = true
 		if s.paths[d] || integrity.DirInAreas(d, areas) {
 			s.rescan[d] = true
+			s.sizes[d] = ds.sizes[i]
 		}
 	}
 	// The walk must reach every changed directory (one it does not find
@@ -430,23 +437,56 @@ func sameFile(o db.Stat, e *scanner.Entry) bool {
 // directories rescanned in full and of the stat areas. The scan's Reuse
 // and the comparison then look them up in memory.
 func (s *pkgScope) load(old *db.Baseline) error {
-	// The stat areas' trees and the rescanned directories' children, read
-	// in two lanes (read transactions of their own).
+	// The stat areas' trees, the rescanned directories' children and the
+	// other paths of the scope, read in lanes (read transactions of their
+	// own) that take the next read as they finish one, the largest first
+	// (a directory's st_size grows with its entries; a tree's is not
+	// known): a man1 of 18,000 pages is as much as all the other
+	// directories of an upgrade together.
 	type read struct {
-		dir  string
-		tree bool
+		path string
+		kind int // readTree, readChildren or readOne
+		size int64
 	}
+	const (
+		readTree = iota
+		readChildren
+		readOne
+	)
 	var reads []read
 	for _, a := range statAreas {
-		reads = append(reads, read{strings.TrimSuffix(a, "/"), true})
+		reads = append(reads, read{strings.TrimSuffix(a, "/"), readTree, math.MaxInt64})
 	}
 	for d := range s.rescan {
-		reads = append(reads, read{d, false})
+		reads = append(reads, read{d, readChildren, s.sizes[d]})
 	}
-	const lanes = 2
+	sort.Slice(reads, func(i, j int) bool { return reads[i].size > reads[j].size })
+	// What those reads do not cover, one by one.
+	one := map[string]bool{}
+	covered := func(p string) bool {
+		return integrity.DirInAreas(p, statAreas) || p != "/" && s.rescan[rules.ParentDir(p)]
+	}
+	for _, a := range statAreas {
+		one[strings.TrimSuffix(a, "/")] = true
+	}
+	for p := range s.changed {
+		if !covered(p) {
+			one[p] = true
+		}
+	}
+	for p := range s.paths {
+		if !covered(p) {
+			one[p] = true
+		}
+	}
+	for p := range one {
+		reads = append(reads, read{path: p, kind: readOne})
+	}
+	lanes := min(max(2, runtime.GOMAXPROCS(0)), 8)
 	var (
-		got  [lanes][]*db.Lazy
-		errs [lanes]error
+		next atomic.Int64
+		got  = make([][]*db.Lazy, lanes)
+		errs = make([]error, lanes)
 		wg   sync.WaitGroup
 	)
 	for lane := range lanes {
@@ -457,54 +497,37 @@ func (s *pkgScope) load(old *db.Baseline) error {
 				got[lane] = append(got[lane], l)
 				return nil
 			}
-			for i := lane; i < len(reads) && errs[lane] == nil; i += lanes {
-				if reads[i].tree {
-					errs[lane] = old.LazyUnder(reads[i].dir, add)
-				} else {
-					errs[lane] = old.LazyChildren(reads[i].dir, add)
+			for i := int(next.Add(1) - 1); i < len(reads) && errs[lane] == nil; i = int(next.Add(1) - 1) {
+				switch r := reads[i]; r.kind {
+				case readTree:
+					errs[lane] = old.LazyUnder(r.path, add)
+				case readChildren:
+					errs[lane] = old.LazyChildren(r.path, add)
+				default:
+					e, err := old.Get(r.path)
+					if err == nil {
+						got[lane] = append(got[lane], db.LazyOf(e))
+					} else if !errors.Is(err, db.ErrNotFound) {
+						errs[lane] = err
+					}
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs[:]...); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	s.old = make(map[string]*scoped, len(got[0])+len(got[1])+len(s.changed)+len(s.paths)+len(statAreas))
-	slab := make([]scoped, 0, len(got[0])+len(got[1]))
+	n := 0
+	for _, g := range got {
+		n += len(g)
+	}
+	s.old = make(map[string]*scoped, n)
+	slab := make([]scoped, 0, n)
 	for _, all := range got {
 		for _, l := range all {
 			slab = append(slab, scoped{Lazy: l})
 			s.old[l.Path] = &slab[len(slab)-1]
-		}
-	}
-	get := func(p string) error {
-		if _, ok := s.old[p]; ok {
-			return nil
-		}
-		e, err := old.Get(p)
-		switch {
-		case errors.Is(err, db.ErrNotFound):
-			return nil
-		case err != nil:
-			return err
-		}
-		s.old[p] = &scoped{Lazy: db.LazyOf(e)}
-		return nil
-	}
-	for _, a := range statAreas {
-		if err := get(strings.TrimSuffix(a, "/")); err != nil {
-			return err
-		}
-	}
-	for p := range s.changed {
-		if err := get(p); err != nil {
-			return err
-		}
-	}
-	for p := range s.paths {
-		if err := get(p); err != nil {
-			return err
 		}
 	}
 	return nil
