@@ -94,14 +94,19 @@ func (b *Baseline) stat(k, v []byte) (Stat, error) { return readNamed(b, k, v, p
 // lazyReader makes the Lazy entries of one read, copying keys and values
 // out of the transaction into shared blocks and the entries into slabs:
 // a directory's worth of entries costs a few allocations, not several
-// each.
+// each. Blocks and slabs start small and double up to their largest size,
+// so that the many small directories of one update do not each take a
+// large block (measured: 37 MB for 386 directories with fixed sizes).
 type lazyReader struct {
 	b     *Baseline
 	bytes []byte
 	slab  []Lazy
 }
 
-const lazyBlock = 64 << 10
+const (
+	lazyBlockMin, lazyBlock = 2 << 10, 64 << 10
+	lazySlabMin, lazySlab   = 8, 256
+)
 
 func (lr *lazyReader) read(k, v []byte) (*Lazy, error) {
 	b := lr.b
@@ -111,13 +116,13 @@ func (lr *lazyReader) read(k, v []byte) (*Lazy, error) {
 	}
 	n := len(k) + len(v)
 	if n > cap(lr.bytes)-len(lr.bytes) {
-		lr.bytes = make([]byte, 0, max(lazyBlock, n))
+		lr.bytes = make([]byte, 0, max(min(2*cap(lr.bytes), lazyBlock), lazyBlockMin, n))
 	}
 	off := len(lr.bytes)
 	lr.bytes = append(append(lr.bytes, k...), v...)
 	buf := lr.bytes[off : off+n : off+n]
 	if len(lr.slab) == cap(lr.slab) {
-		lr.slab = make([]Lazy, 0, 256)
+		lr.slab = make([]Lazy, 0, max(min(2*cap(lr.slab), lazySlab), lazySlabMin))
 	}
 	lr.slab = append(lr.slab, Lazy{Stat: st, Path: keyPath(k), db: b.path, key: buf[:len(k):len(k)], val: buf[len(k):]})
 	return &lr.slab[len(lr.slab)-1], nil

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sys/unix"
 
 	"opsagent/scanner"
 )
@@ -148,9 +150,21 @@ func (b *Baseline) load(tx *bolt.Tx, fileSize int64) error {
 		return err
 	}
 	defer f.Close()
+	// The page headers are read from a map of the file of its own (one
+	// pread per page took most of an open): a file shorter than tx.Size
+	// was refused above, and a fault on one truncated meanwhile is a panic
+	// that guard recovers.
+	if tx.Size() < int64(pageSize) || tx.Size() > math.MaxInt {
+		return corrupt("open", b.path, "meta claims %d bytes", tx.Size())
+	}
+	pages, err := unix.Mmap(int(f.Fd()), 0, int(tx.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return &fs.PathError{Op: "mmap", Path: b.path, Err: err}
+	}
+	defer unix.Munmap(pages)
 	seen := make([]bool, highWater)
 	for _, root := range []uint64{uint64(c.Bucket().Root()), uint64(meta.Root()), uint64(entries.Root())} {
-		if err := checkTree(f, pageSize, highWater, root, seen); err != nil {
+		if err := checkTree(bytes.NewReader(pages), pageSize, highWater, root, seen); err != nil {
 			return corrupt("open", b.path, "%v", err)
 		}
 	}

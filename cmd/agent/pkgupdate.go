@@ -538,30 +538,28 @@ func (s *pkgScope) load(old *db.Baseline) error {
 // (removed, with the subtree of a removed directory), in key order, the
 // pairs that differ only.
 func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.Pair, error) {
+	// The scanned entries are compared in lanes, each a run of them (the
+	// old side is decoded there), and the runs joined in order.
+	lanes := min(max(2, runtime.GOMAXPROCS(0)), 8)
+	per := (len(scanned) + lanes - 1) / lanes
+	found := make([][]scanner.Pair, lanes)
+	errs := make([]error, lanes)
+	var wg sync.WaitGroup
+	for lane := range lanes {
+		run := scanned[min(lane*per, len(scanned)):min((lane+1)*per, len(scanned))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			found[lane], errs[lane] = s.compare(old, run)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	var out []scanner.Pair
-	for _, e := range scanned {
-		l, ok := s.old[e.Path]
-		if ok {
-			l.seen = true
-		}
-		if e.Reused {
-			continue
-		}
-		// From the loaded scope, or (a path the scope did not foresee)
-		// from the file.
-		var o *scanner.Entry
-		var err error
-		if ok {
-			o, err = l.Entry()
-		} else if o, err = old.Get(e.Path); errors.Is(err, db.ErrNotFound) {
-			o, err = nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if scanner.Differ(o, e) {
-			out = append(out, scanner.Pair{Old: o, New: e})
-		}
+	for _, f := range found {
+		out = append(out, f...)
 	}
 	gone := map[string]bool{}
 	var goneDirs []string
@@ -598,6 +596,37 @@ func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return scanner.KeyLess(pairPath(out[i]), pairPath(out[j])) })
+	return out, nil
+}
+
+// compare is pairs for a run of the scanned entries: the pairs that
+// differ, and each entry's baseline side marked seen.
+func (s *pkgScope) compare(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.Pair, error) {
+	var out []scanner.Pair
+	for _, e := range scanned {
+		l, ok := s.old[e.Path]
+		if ok {
+			l.seen = true
+		}
+		if e.Reused {
+			continue
+		}
+		// From the loaded scope, or (a path the scope did not foresee)
+		// from the file.
+		var o *scanner.Entry
+		var err error
+		if ok {
+			o, err = l.Entry()
+		} else if o, err = old.Get(e.Path); errors.Is(err, db.ErrNotFound) {
+			o, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if scanner.Differ(o, e) {
+			out = append(out, scanner.Pair{Old: o, New: e})
+		}
+	}
 	return out, nil
 }
 
