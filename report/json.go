@@ -265,11 +265,11 @@ func (j *jsonWriter) dbDigest(path string, d [32]byte) {
 func (j *jsonWriter) details() {
 	r := j.r
 	var any bool
-	for _, c := range r.all() {
-		if c.Kind != scanner.Changed && r.Level != LevelAddedRemovedEntries {
+	for i, c := range r.all() {
+		if !r.block(c) {
 			continue
 		}
-		lines := r.detailLines(c)
+		lines := r.detailsAt(i, c)
 		if len(lines) == 0 {
 			continue
 		}

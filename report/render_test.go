@@ -86,8 +86,9 @@ func TestGolden(t *testing.T) {
 			golden(t, tc.name+".json", js.Bytes())
 
 			// Rendered in two steps with the tail's fields learnt in
-			// between (Pending): the same bytes.
+			// between (Pending), from a prepared report: the same bytes.
 			p := *r
+			p.Prepare()
 			p.End, p.BaselineDigest, p.NewBaselineDigest = time.Time{}, [32]byte{}, [32]byte{}
 			var txt2, js2 bytes.Buffer
 			pt, pj := TextBody(&txt2, &p), JSONBody(&js2, &p)

@@ -178,20 +178,17 @@ func (t *textWriter) lists() {
 
 func (t *textWriter) details() {
 	r := t.r
-	var blocks []scanner.Change
-	for _, c := range r.all() {
-		if c.Kind == scanner.Changed || r.Level == LevelAddedRemovedEntries {
-			blocks = append(blocks, c)
-		}
-	}
 	t.section("Detailed information about changes:")
-	for _, c := range blocks {
+	for i, c := range r.all() {
+		if !r.block(c) {
+			continue
+		}
 		e := c.New
 		if e == nil {
 			e = c.Old
 		}
 		t.printf("%s: %s\n", typeName(entryType(e)), EscapePath(c.Path))
-		for _, d := range r.detailLines(c) {
+		for _, d := range r.detailsAt(i, c) {
 			t.detail(d)
 		}
 		t.line("")
