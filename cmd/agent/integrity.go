@@ -798,9 +798,11 @@ func startRender(rep *report.Report) *rendering {
 	// a large report is not copied at every doubling; JSONBody sizes
 	// its own.
 	g.out.text.Grow(4096 + 320*(len(rep.Changes)+len(rep.Problems)))
-	rep.Prepare() // what both need, computed once
-	go func() { g.text <- report.TextBody(&g.out.text, rep) }()
-	go func() { g.js <- report.JSONBody(&g.out.js, rep) }()
+	go func() {
+		rep.Prepare() // what both need, computed once
+		go func() { g.text <- report.TextBody(&g.out.text, rep) }()
+		g.js <- report.JSONBody(&g.out.js, rep)
+	}()
 	return g
 }
 
