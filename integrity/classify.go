@@ -74,9 +74,10 @@ type Classifier struct {
 	// create unowned files; nil means DefaultScriptAreas.
 	ScriptAreas []string
 
-	runs    []pkgdb.Run
-	touched map[string]pkgdb.Operation // package name → its last operation since Since
-	loaded  bool
+	runs      []pkgdb.Run
+	touched   map[string]pkgdb.Operation // package name → its last operation since Since
+	described map[pkgdb.Operation]string // describeOp of each operation of runs
+	loaded    bool
 }
 
 func (c *Classifier) load() {
@@ -99,6 +100,21 @@ func (c *Classifier) load() {
 			}
 		}
 	}
+	// Every entry a package explains names its operation: said once.
+	c.described = map[pkgdb.Operation]string{}
+	for _, r := range c.runs {
+		for _, op := range r.Ops {
+			c.described[op] = describeOp(op)
+		}
+	}
+}
+
+// describe is describeOp, from the ones load said.
+func (c *Classifier) describe(op pkgdb.Operation) string {
+	if d, ok := c.described[op]; ok {
+		return d
+	}
+	return describeOp(op)
 }
 
 // Runs returns the package runs since the baseline.
@@ -213,7 +229,7 @@ func (c *Classifier) records(ch scanner.Change, pkg string) Provenance {
 		return Provenance{Class: ClassMismatch, Reason: "the package manager's records changed, but no package operation ran since the baseline"}
 	}
 	if op, ok := c.touched[baseName(pkg)]; ok {
-		return Provenance{Class: ClassPackage, Package: pkg, Version: op.NewVersion, Reason: "records of " + pkg + ", " + describeOp(op)}
+		return Provenance{Class: ClassPackage, Package: pkg, Version: op.NewVersion, Reason: "records of " + pkg + ", " + c.describe(op)}
 	}
 	return Provenance{Class: ClassMismatch, Package: pkg,
 		Reason: "the records of " + pkg + " changed without any package operation on it since the baseline"}
@@ -242,7 +258,7 @@ func (c *Classifier) present(ch scanner.Change) Provenance {
 	// since the baseline.
 	for _, f := range owners {
 		if op, ok := c.touched[baseName(f.Package)]; ok {
-			return Provenance{Class: ClassPackage, Package: f.Package, Version: f.Version, Reason: describeOp(op)}
+			return Provenance{Class: ClassPackage, Package: f.Package, Version: f.Version, Reason: c.describe(op)}
 		}
 	}
 	if so, ok := c.DB.StatOverride(ch.Path); ok && ch.Kind == scanner.Changed && onlyMeta(ch) {
@@ -273,7 +289,7 @@ func (c *Classifier) content(ch scanner.Change, owners []pkgdb.File) Provenance 
 		if bytes.Equal(got, f.Digest) {
 			p := Provenance{Class: ClassPackage, Package: f.Package, Version: f.Version, Reason: f.DigestAlgo + " matches the package"}
 			if op, ok := c.touched[baseName(f.Package)]; ok {
-				p.Reason += ", " + describeOp(op)
+				p.Reason += ", " + c.describe(op)
 			}
 			return p
 		}
@@ -335,7 +351,7 @@ func (c *Classifier) removed(ch scanner.Change) Provenance {
 			switch op.Action {
 			case pkgdb.ActionUpgrade, pkgdb.ActionRemove, pkgdb.ActionPurge, pkgdb.ActionInstall:
 				return Provenance{Class: ClassPackage, Package: f.Package, Version: f.Version,
-					Reason: "no longer shipped: " + describeOp(op)}
+					Reason: "no longer shipped: " + c.describe(op)}
 			}
 		}
 	}
@@ -343,7 +359,7 @@ func (c *Classifier) removed(ch scanner.Change) Provenance {
 		for _, op := range r.Ops {
 			if (op.Action == pkgdb.ActionRemove || op.Action == pkgdb.ActionPurge || op.Action == pkgdb.ActionUpgrade) && c.DB.Files(op.Package) == nil && c.inScriptArea(ch.Path) {
 				// A removed package's files are gone from its lists.
-				return Provenance{Class: ClassScript, Package: op.Package, Reason: describeOp(op) + " (its records are gone)"}
+				return Provenance{Class: ClassScript, Package: op.Package, Reason: c.describe(op) + " (its records are gone)"}
 			}
 		}
 	}

@@ -236,18 +236,20 @@ func (r *Report) all() []scanner.Change {
 type prepared struct {
 	all     []scanner.Change // r.all()
 	details [][]detailLine   // detailLines of all[i] where a block shows it
+	ready   chan struct{}    // closed once details is complete
 }
 
-// Prepare computes once, on every CPU, what WriteText and WriteJSON (and
-// TextBody and JSONBody) would each compute for r: the changes in path
-// order and the detail lines of each one shown in a block. Rendering
-// afterwards gives the same bytes in less time; r's changes, level and
-// attribute options must not change after it.
+// Prepare computes once what WriteText and WriteJSON (and TextBody and
+// JSONBody) would each compute for r: the changes in path order, and, on
+// every CPU while rendering starts, the detail lines of each one shown in
+// a block. Rendering afterwards gives the same bytes in less time; r's
+// changes, level and attribute options must not change after it.
 func (r *Report) Prepare() {
-	p := &prepared{all: r.all()}
+	p := &prepared{all: r.all(), ready: make(chan struct{})}
 	p.details = make([][]detailLine, len(p.all))
+	r.prep = p
 	lanes := min(runtime.GOMAXPROCS(0), 8)
-	per := (len(p.all) + lanes - 1) / lanes
+	per := max(1, (len(p.all)+lanes-1)/lanes)
 	var wg sync.WaitGroup
 	for lo := 0; lo < len(p.all); lo += per {
 		wg.Add(1)
@@ -260,8 +262,10 @@ func (r *Report) Prepare() {
 			}
 		}()
 	}
-	wg.Wait()
-	r.prep = p
+	go func() {
+		wg.Wait()
+		close(p.ready)
+	}()
 }
 
 // block says whether c has a block in the details: changed entries, and
@@ -273,6 +277,7 @@ func (r *Report) block(c scanner.Change) bool {
 // detailsAt is detailLines of all()[i] (c).
 func (r *Report) detailsAt(i int, c scanner.Change) []detailLine {
 	if r.prep != nil {
+		<-r.prep.ready
 		return r.prep.details[i]
 	}
 	return r.detailLines(c)

@@ -24,7 +24,7 @@ func TestDigestOpenRenamed(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	r := &integrityRun{log: slog.New(slog.NewTextHandler(&logs, nil))}
-	digest := r.digestOpen(tmp)
+	digest := r.digestOpen(tmp, nil)
 	if err := os.Rename(tmp, filepath.Join(dir, "baseline.db")); err != nil {
 		t.Fatal(err)
 	}

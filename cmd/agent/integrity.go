@@ -704,12 +704,14 @@ func (r *integrityRun) digestLater(path string) func() [32]byte {
 }
 
 // digestOpen opens the database file at path at once and returns a
-// function giving its BLAKE3, computed meanwhile on a goroutine of its own:
-// for a finished file about to be synced and renamed (a new baseline, in
-// Commit's Sealed hook). The rename changes the file's ctime, so the
-// file is read to its end rather than checked against its stat as digest
-// does.
-func (r *integrityRun) digestOpen(path string) func() [32]byte {
+// function giving its BLAKE3, computed on a goroutine of its own once
+// start is closed (nil: at once): for a file about to be renamed (a new
+// baseline in Commit's Sealed hook, the old one by the Commit that keeps
+// it under its generation's name), read when the CPU has room. The rename
+// changes the file's ctime, so the file is read to its end rather than
+// checked against its stat as digest does. A start never closed leaves
+// the goroutine waiting.
+func (r *integrityRun) digestOpen(path string, start <-chan struct{}) func() [32]byte {
 	f, err := os.Open(path)
 	if err != nil {
 		r.log.Warn("cannot hash database", "path", path, "err", err)
@@ -718,6 +720,9 @@ func (r *integrityRun) digestOpen(path string) func() [32]byte {
 	ch := make(chan [32]byte, 1)
 	go func() {
 		defer f.Close()
+		if start != nil {
+			<-start
+		}
 		var d [32]byte
 		h := blake3.New()
 		if _, err := io.Copy(h, f); err != nil {

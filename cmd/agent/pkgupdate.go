@@ -65,19 +65,46 @@ type dirScan struct {
 	sizes    []int64         // their sizes in the baseline (st_size)
 	baseDirs map[string]bool // every directory of the baseline
 	err      error
+	// Outside the script areas, which only the packages' own directories
+	// concern: stat'ed by statOwned once the records say which.
+	outside []baseDir
 }
 
-// movedDirs finds the baseline directories whose inode, mode, mtime or
-// ctime moved, with one lstat per directory and nothing of the baseline
-// decoded but their stat parts. It needs no package records, so it runs
-// while they load.
+// baseDir is a baseline directory and its stat part.
+type baseDir struct {
+	path string
+	st   db.Stat
+}
+
+// moved says whether d is no longer the directory the baseline recorded.
+func (d baseDir) moved(root string, st *unix.Stat_t) bool {
+	return unix.Lstat(root+d.path, st) != nil ||
+		st.Ino != d.st.Inode || st.Mode != d.st.Mode || st.Mtim.Nano() != d.st.Mtime || st.Ctim.Nano() != d.st.Ctime
+}
+
+// statOwned completes ds with the directories outside the script areas
+// that a package of the run owns (paths).
+func (ds *dirScan) statOwned(root string, paths map[string]bool) {
+	var st unix.Stat_t
+	for _, d := range ds.outside {
+		if paths[d.path] && d.moved(root, &st) {
+			ds.moved = append(ds.moved, d.path)
+			ds.sizes = append(ds.sizes, d.st.Size)
+		}
+	}
+}
+
+// movedDirs finds the baseline directories of the script areas whose
+// inode, mode, mtime or ctime moved, with one lstat per directory and
+// nothing of the baseline decoded but their stat parts, and lists the
+// others for statOwned. It needs no package records, so it runs while
+// they load.
 func movedDirs(old *db.Baseline, root string) dirScan {
 	// The baseline's directories come in chunks, lstat'ed by a few lanes
 	// (the calls wait on the disk more than they compute) while the next
 	// chunks are read.
 	type dir struct {
-		path  string
-		st    db.Stat
+		baseDir
 		moved bool
 	}
 	const chunk = 256
@@ -94,16 +121,20 @@ func movedDirs(old *db.Baseline, root string) dirScan {
 			var st unix.Stat_t
 			for c := range chunks {
 				for i := range c {
-					d := &c[i]
-					d.moved = unix.Lstat(root+d.path, &st) != nil ||
-						st.Ino != d.st.Inode || st.Mode != d.st.Mode || st.Mtim.Nano() != d.st.Mtime || st.Ctim.Nano() != d.st.Ctime
+					c[i].moved = c[i].baseDir.moved(root, &st)
 				}
 			}
 		}()
 	}
 	cur := make([]dir, 0, chunk)
+	n := 0
 	ds.err = old.DirStats(func(p string, st db.Stat) error {
-		if cur = append(cur, dir{path: p, st: st}); len(cur) == chunk {
+		n++
+		if !integrity.DirInAreas(p, integrity.DefaultScriptAreas) {
+			ds.outside = append(ds.outside, baseDir{p, st})
+			return nil
+		}
+		if cur = append(cur, dir{baseDir: baseDir{p, st}}); len(cur) == chunk {
 			all = append(all, cur)
 			chunks <- cur
 			cur = make([]dir, 0, chunk)
@@ -114,7 +145,10 @@ func movedDirs(old *db.Baseline, root string) dirScan {
 	chunks <- cur
 	close(chunks)
 	wg.Wait()
-	ds.baseDirs = make(map[string]bool, len(all)*chunk)
+	ds.baseDirs = make(map[string]bool, n)
+	for _, d := range ds.outside {
+		ds.baseDirs[d.path] = true
+	}
 	for _, c := range all {
 		for _, d := range c {
 			ds.baseDirs[d.path] = true
@@ -232,7 +266,13 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	// a fifth of the run time with the default after a 15-package upgrade).
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	since := old.Meta().Created
-	baseDigest := r.digestLater(r.path(baselineName))
+	// The old baseline's digest is read once the report renders, when
+	// the scan has left the CPU some room; its file is opened now, before
+	// Commit renames it.
+	rendering := make(chan struct{})
+	startDigest := sync.OnceFunc(func() { close(rendering) })
+	defer startDigest()
+	baseDigest := r.digestOpen(r.path(baselineName), rendering)
 	root := r.pol.Options.RootPrefix
 	// What needs no package records runs while they load: the lstat of
 	// every baseline directory, and the copy of the baseline the update
@@ -285,6 +325,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	if ds.err != nil {
 		return ds.err
 	}
+	ds.statOwned(root, scope.paths)
 	scope.addMoved(ds)
 
 	opts := r.scanOptions()
@@ -383,6 +424,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	// The report renders while the new baseline is written and synced;
 	// its tail (the baselines' digests, the end time) comes last.
 	render := startRender(rep)
+	startDigest()
 
 	if err := r.markPartial(r.start); err != nil {
 		return err
@@ -405,7 +447,7 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	// The new baseline's digest is read from the finished file while it
 	// is synced.
 	newDigest := func() [32]byte { return [32]byte{} }
-	sealed := func(tmp string) { newDigest = r.digestOpen(tmp) }
+	sealed := func(tmp string) { newDigest = r.digestOpen(tmp, nil) }
 	if _, err = w.Commit(base, db.CommitOptions{KeepPrevious: true, Now: r.start, Sealed: sealed}); err != nil {
 		return err
 	}

@@ -496,6 +496,7 @@ func TestUpdatePackagesScope(t *testing.T) {
 		write(fmt.Sprintf("/usr/lib/bulk/f%03d", i), "bulk\n")
 	}
 	write("/usr/lib/site/local.py", "v1\n")
+	write("/usr/local/lib/site/keep", "k\n")
 	if r, _ := f.run(t, "init"); r.code != 0 {
 		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
 	}
@@ -507,6 +508,9 @@ func TestUpdatePackagesScope(t *testing.T) {
 	// Past the run's window and its slack (dpkg.log has whole seconds).
 	time.Sleep(3100 * time.Millisecond)
 	write("/usr/share/zz/outside", "planted\n")
+	// Outside the script areas, in a directory no package owns: not
+	// update --packages' business, the next check reports it.
+	write("/usr/local/lib/site/planted", "planted\n")
 	// In place: the directory stays as it was.
 	if err := os.WriteFile(filepath.Join(root, "usr/lib/site/local.py"), []byte("v2\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -534,6 +538,11 @@ func TestUpdatePackagesScope(t *testing.T) {
 	if _, ok := doc.P.Paths["/usr/lib/site/local.py"]; ok {
 		t.Error("the fast path looked at a file in an unchanged /usr/lib directory")
 	}
+	for p := range doc.P.Paths {
+		if strings.HasPrefix(p, "/usr/local/") {
+			t.Errorf("update --packages reported %s, outside the script areas and the packages", p)
+		}
+	}
 	m := regexp.MustCompile(`(\d+) paths rescanned`).FindStringSubmatch(up.stdout + up.stderr)
 	if m == nil {
 		t.Fatalf("no rescan count in the notice:\n%s", up.stdout)
@@ -547,7 +556,7 @@ func TestUpdatePackagesScope(t *testing.T) {
 		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
 	}
 	reported := doc2.paths()
-	if want := []string{"/usr/lib/site/local.py", "/usr/share/zz", "/usr/share/zz/outside"}; !slices.Equal(reported, want) {
+	if want := []string{"/usr/lib/site/local.py", "/usr/local/lib/site/planted", "/usr/share/zz", "/usr/share/zz/outside"}; !slices.Equal(reported, want) {
 		t.Errorf("after update --packages the check reports %q, want %q", reported, want)
 	}
 
