@@ -240,6 +240,10 @@ func (w *worker) hashFD(done <-chan struct{}, fd int, attrs rules.AttrSet, out *
 		if k <= 0 {
 			break
 		}
+		// A short read of a regular file is its end: no read for the
+		// zero that would say so. (Anywhere else, one that is not leaves
+		// fewer bytes than stat'ed, which the callers take for a change.)
+		short := k < len(w.buf)
 		if left := size - n; int64(k) > left {
 			more = true
 			k = int(max(left, 0))
@@ -261,6 +265,9 @@ func (w *worker) hashFD(done <-chan struct{}, fd int, attrs rules.AttrSet, out *
 		if first && w.s != nil {
 			first = false
 			w.s.hook("read", path)
+		}
+		if short {
+			break
 		}
 	}
 	w.d.sum(attrs, out)

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -514,6 +515,40 @@ func TestHostile(t *testing.T) {
 		}
 		if e.Digests.MD5 == [16]byte{} || st.Errors != 1 {
 			t.Errorf("digests dropped or errors = %d", st.Errors)
+		}
+	})
+	t.Run("small file growing after its one read", func(t *testing.T) {
+		// The short read ends the hashing: the growth is seen by the
+		// fstat after it.
+		root := t.TempDir()
+		p := filepath.Join(root, "log")
+		writeFile(t, p, "short")
+		opts := Options{hook: func(point, path string) {
+			if point == "read" && path == "/log" {
+				f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+				if err == nil {
+					f.WriteString("more")
+					f.Close()
+				}
+			}
+		}}
+		got, _ := scanAll(t, root, opts)
+		if e := byPath(got)["/log"]; e == nil || !strings.HasSuffix(e.Err, ErrChanged.Error()) {
+			t.Fatalf("entry = %+v, want Err %v", e, ErrChanged)
+		}
+	})
+	t.Run("sizes around the read buffer", func(t *testing.T) {
+		root := t.TempDir()
+		sizes := []int{0, 1, readBufSize - 1, readBufSize, readBufSize + 1, 2 * readBufSize}
+		for _, n := range sizes {
+			writeFile(t, filepath.Join(root, fmt.Sprintf("f%d", n)), strings.Repeat("z", n))
+		}
+		got, _ := scanAll(t, root, Options{})
+		for _, n := range sizes {
+			e := byPath(got)[fmt.Sprintf("/f%d", n)]
+			if want := md5.Sum([]byte(strings.Repeat("z", n))); e == nil || e.Err != "" || e.Digests.MD5 != want {
+				t.Errorf("%d bytes: entry %+v, want md5 %x", n, e, want)
+			}
 		}
 	})
 	t.Run("socket", func(t *testing.T) {
