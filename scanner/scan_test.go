@@ -293,6 +293,20 @@ func makeTree(t testing.TB, root string, dirs, files int) {
 	}
 }
 
+// appendOnRead is a hook that appends to the file p (the scan's path
+// name) once the scan has read it a first time.
+func appendOnRead(p, name string) func(point, path string) {
+	return func(point, path string) {
+		if point == "read" && path == name {
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			if err == nil {
+				f.WriteString("more")
+				f.Close()
+			}
+		}
+	}
+}
+
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func openFDs(t *testing.T) int {
@@ -499,15 +513,7 @@ func TestHostile(t *testing.T) {
 		root := t.TempDir()
 		p := filepath.Join(root, "log")
 		writeFile(t, p, strings.Repeat("a", 3*readBufSize))
-		opts := Options{hook: func(point, path string) {
-			if point == "read" && path == "/log" {
-				f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-				if err == nil {
-					f.WriteString("more")
-					f.Close()
-				}
-			}
-		}}
+		opts := Options{hook: appendOnRead(p, "/log")}
 		got, st := scanAll(t, root, opts)
 		e := byPath(got)["/log"]
 		if e == nil || !strings.HasSuffix(e.Err, ErrChanged.Error()) || !strings.HasPrefix(e.Err, "hash /log: ") {
@@ -523,15 +529,7 @@ func TestHostile(t *testing.T) {
 		root := t.TempDir()
 		p := filepath.Join(root, "log")
 		writeFile(t, p, "short")
-		opts := Options{hook: func(point, path string) {
-			if point == "read" && path == "/log" {
-				f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-				if err == nil {
-					f.WriteString("more")
-					f.Close()
-				}
-			}
-		}}
+		opts := Options{hook: appendOnRead(p, "/log")}
 		got, _ := scanAll(t, root, opts)
 		if e := byPath(got)["/log"]; e == nil || !strings.HasSuffix(e.Err, ErrChanged.Error()) {
 			t.Fatalf("entry = %+v, want Err %v", e, ErrChanged)
