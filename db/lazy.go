@@ -129,30 +129,70 @@ func (lr *lazyReader) read(k, v []byte) (*Lazy, error) {
 }
 
 // DirStats calls fn, in key order, with the path and stat part of every
-// directory of the baseline; nothing else is decoded. Errors are as for
-// Dirs.
+// directory of the baseline; nothing else is decoded. The directories are
+// handed over in batches while the rest of the file is still being read
+// (a read transaction on a goroutine of its own: fn never runs inside
+// it), so fn may already have seen some of them when DirStats returns an
+// error about a later entry. Errors are as for Dirs; an error of fn ends
+// the read and is returned as it is.
 func (b *Baseline) DirStats(fn func(path string, st Stat) error) error {
 	type dir struct {
 		path string
 		st   Stat
 	}
-	var dirs []dir
-	err := b.viewEntries(func(c *bolt.Cursor) error {
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if t, ok := peekType(v); ok && t != rules.TypeDir {
-				continue
-			}
-			st, err := b.stat(k, v)
-			if err != nil {
-				return err
-			}
-			if st.Type == rules.TypeDir {
-				dirs = append(dirs, dir{keyPath(k), st})
+	const batchLen = 256
+	batches := make(chan []dir, 8)
+	stop := make(chan struct{})
+	var readErr error
+	go func() {
+		defer close(batches)
+		batch := make([]dir, 0, batchLen)
+		send := func() bool {
+			select {
+			case batches <- batch:
+				batch = make([]dir, 0, batchLen)
+				return true
+			case <-stop:
+				return false
 			}
 		}
-		return nil
-	})
-	return each(dirs, err, func(d dir) error { return fn(d.path, d.st) })
+		readErr = b.viewEntries(func(c *bolt.Cursor) error {
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if t, ok := peekType(v); ok && t != rules.TypeDir {
+					continue
+				}
+				st, err := b.stat(k, v)
+				if err != nil {
+					return err
+				}
+				if st.Type != rules.TypeDir {
+					continue
+				}
+				if batch = append(batch, dir{keyPath(k), st}); len(batch) == batchLen && !send() {
+					return nil
+				}
+			}
+			if len(batch) > 0 {
+				send()
+			}
+			return nil
+		})
+	}()
+	var fnErr error
+	for batch := range batches {
+		for _, d := range batch {
+			if fnErr != nil {
+				break
+			}
+			if fnErr = fn(d.path, d.st); fnErr != nil {
+				close(stop)
+			}
+		}
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	return readErr
 }
 
 // LazyUnder is EachUnder with Lazy entries.

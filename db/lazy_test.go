@@ -34,6 +34,27 @@ func TestLazy(t *testing.T) {
 	if !reflect.DeepEqual(dirs, wantDirs) {
 		t.Errorf("DirStats gave %q, want %q", dirs, wantDirs)
 	}
+	// Many batches: every directory, in order.
+	big, _, bigDirs := openTestBaseline(t, 20000)
+	dirs = dirs[:0]
+	if err := big.DirStats(func(p string, _ Stat) error { dirs = append(dirs, p); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(bigDirs) <= 256 || !reflect.DeepEqual(dirs, bigDirs) {
+		t.Errorf("DirStats of %d directories gave %d", len(bigDirs), len(dirs))
+	}
+	// An error of fn ends the read (which runs on a goroutine of its
+	// own) and comes back as it is.
+	errStop := errors.New("stop")
+	n := 0
+	if err := b.DirStats(func(string, Stat) error {
+		if n++; n == 2 {
+			return errStop
+		}
+		return nil
+	}); err != errStop || n != 2 {
+		t.Errorf("DirStats with fn failing at the second: %v after %d calls, want errStop after 2", err, n)
+	}
 	for _, d := range []string{"/", "/usr/lib", "/usr/lib/pkg0003", "/none"} {
 		for _, children := range []bool{false, true} {
 			var want []*scanner.Entry
