@@ -187,24 +187,21 @@ func (j *jsonWriter) body() {
 	}
 	j.close('}')
 	// The provenance object (a third of the document after an upgrade)
-	// renders on a goroutine of its own while the rest does, each into a
-	// buffer that starts inside the top-level object after its first
-	// members; the parts are then joined in order.
-	n := r.Added + r.Removed + r.Changed
-	prov := &jsonWriter{r: r, b: bytes.NewBuffer(make([]byte, 0, 280*n)), comma: []bool{true}}
+	// goes on into the document's buffer on a goroutine of its own while
+	// the rest renders into a buffer of its own, both starting inside
+	// the top-level object after its first members; the rest is then
+	// appended.
+	prov := &jsonWriter{r: r, b: j.b, comma: []bool{true}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		prov.provenance()
 	}()
-	head := j.b
-	j.b = bytes.NewBuffer(make([]byte, 0, 400*n))
-	j.rest()
+	rest := &jsonWriter{r: r, b: bytes.NewBuffer(make([]byte, 0, 400*(r.Added+r.Removed+r.Changed))), comma: []bool{true}}
+	rest.rest()
 	<-done
-	head.Write(prov.b.Bytes())
-	head.Write(j.b.Bytes())
-	j.b = head
-	j.err = errors.Join(j.err, prov.err)
+	j.b.Write(rest.b.Bytes())
+	j.err = errors.Join(j.err, prov.err, rest.err)
 }
 
 // rest is the body after provenance: posture, lists, details, problems.

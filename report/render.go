@@ -202,22 +202,14 @@ func (r *Report) outline() string {
 
 // sorted returns the changes of kind k sorted by path bytes.
 func (r *Report) sorted(k scanner.ChangeKind) []scanner.Change {
+	// Filtered from the stable sort of all: the order a stable sort of
+	// the kind alone gives.
 	var out []scanner.Change
-	if r.prep != nil {
-		// Filtered from the stable sort of all: the same order.
-		for _, c := range r.prep.all {
-			if c.Kind == k {
-				out = append(out, c)
-			}
-		}
-		return out
-	}
-	for _, c := range r.Changes {
+	for _, c := range r.all() {
 		if c.Kind == k {
 			out = append(out, c)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
 

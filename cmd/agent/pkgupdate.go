@@ -61,8 +61,7 @@ var statAreas = []string{"/etc/", "/var/lib/", "/var/cache/", "/boot/"}
 
 // dirScan is the result of movedDirs.
 type dirScan struct {
-	moved    []string        // baseline directories changed, replaced or gone
-	sizes    []int64         // their sizes in the baseline (st_size)
+	moved    []baseDir       // baseline directories changed, replaced or gone
 	baseDirs map[string]bool // every directory of the baseline
 	err      error
 	// Outside the script areas, which only the packages' own directories
@@ -88,8 +87,7 @@ func (ds *dirScan) statOwned(root string, paths map[string]bool) {
 	var st unix.Stat_t
 	for _, d := range ds.outside {
 		if paths[d.path] && d.moved(root, &st) {
-			ds.moved = append(ds.moved, d.path)
-			ds.sizes = append(ds.sizes, d.st.Size)
+			ds.moved = append(ds.moved, d)
 		}
 	}
 }
@@ -153,8 +151,7 @@ func movedDirs(old *db.Baseline, root string) dirScan {
 		for _, d := range c {
 			ds.baseDirs[d.path] = true
 			if d.moved {
-				ds.moved = append(ds.moved, d.path)
-				ds.sizes = append(ds.sizes, d.st.Size)
+				ds.moved = append(ds.moved, d.baseDir)
 			}
 		}
 	}
@@ -192,12 +189,12 @@ func newPkgScope(pdb pkgdb.DB, old *db.Baseline) *pkgScope {
 func (s *pkgScope) addMoved(ds dirScan) {
 	s.baseDirs = ds.baseDirs
 	areas := integrity.DefaultScriptAreas
-	for i, d := range ds.moved {
+	for _, d := range ds.moved {
 		// Changed, replaced or gone (then its parent changed too).
-		s.changed[d] = true
-		if s.paths[d] || integrity.DirInAreas(d, areas) {
-			s.rescan[d] = true
-			s.sizes[d] = ds.sizes[i]
+		s.changed[d.path] = true
+		if s.paths[d.path] || integrity.DirInAreas(d.path, areas) {
+			s.rescan[d.path] = true
+			s.sizes[d.path] = d.st.Size
 		}
 	}
 	// The walk must reach every changed directory (one it does not find
@@ -269,10 +266,10 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	// The old baseline's digest is read once the report renders, when
 	// the scan has left the CPU some room; its file is opened now, before
 	// Commit renames it.
-	rendering := make(chan struct{})
-	startDigest := sync.OnceFunc(func() { close(rendering) })
+	digestFrom := make(chan struct{})
+	startDigest := sync.OnceFunc(func() { close(digestFrom) })
 	defer startDigest()
-	baseDigest := r.digestOpen(r.path(baselineName), rendering)
+	baseDigest := r.digestOpen(r.path(baselineName), digestFrom)
 	root := r.pol.Options.RootPrefix
 	// What needs no package records runs while they load: the lstat of
 	// every baseline directory, and the copy of the baseline the update
@@ -524,7 +521,7 @@ func (s *pkgScope) load(old *db.Baseline) error {
 	for p := range one {
 		reads = append(reads, read{path: p, kind: readOne})
 	}
-	lanes := min(max(2, runtime.GOMAXPROCS(0)), 8)
+	lanes := scopeLanes()
 	var (
 		next atomic.Int64
 		got  = make([][]*db.Lazy, lanes)
@@ -575,6 +572,10 @@ func (s *pkgScope) load(old *db.Baseline) error {
 	return nil
 }
 
+// scopeLanes is how many goroutines read and compare the scope: one per
+// CPU, at least two (the reads wait on page faults too) and at most 8.
+func scopeLanes() int { return min(max(2, runtime.GOMAXPROCS(0)), 8) }
+
 // pairs compares the rescanned entries with the baseline's: every scanned
 // path, and every baseline path of the scope the scan did not find
 // (removed, with the subtree of a removed directory), in key order, the
@@ -582,7 +583,7 @@ func (s *pkgScope) load(old *db.Baseline) error {
 func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.Pair, error) {
 	// The scanned entries are compared in lanes, each a run of them (the
 	// old side is decoded there), and the runs joined in order.
-	lanes := min(max(2, runtime.GOMAXPROCS(0)), 8)
+	lanes := scopeLanes()
 	per := (len(scanned) + lanes - 1) / lanes
 	found := make([][]scanner.Pair, lanes)
 	errs := make([]error, lanes)
