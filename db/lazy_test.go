@@ -2,6 +2,7 @@ package db
 
 import (
 	"errors"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -56,36 +57,51 @@ func TestLazy(t *testing.T) {
 		t.Errorf("DirStats with fn failing at the second: %v after %d calls, want errStop after 2", err, n)
 	}
 	for _, d := range []string{"/", "/usr/lib", "/usr/lib/pkg0003", "/none"} {
-		for _, children := range []bool{false, true} {
-			var want []*scanner.Entry
-			each, lazy := b.EachUnder, b.LazyUnder
-			if children {
-				each, lazy = b.EachChild, b.LazyChildren
+		var want []*scanner.Entry
+		if err := b.EachUnder(d, func(e *scanner.Entry) error { want = append(want, e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		var got []*Lazy
+		if err := b.LazyUnder(d, func(l *Lazy) error { got = append(got, l); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d lazy entries, want %d", d, len(got), len(want))
+		}
+		for i, l := range got {
+			if l.Path != want[i].Path || l.Stat != StatOf(want[i]) {
+				t.Errorf("%s: lazy %s %+v, want %s %+v", d, l.Path, l.Stat, want[i].Path, StatOf(want[i]))
 			}
-			if err := each(d, func(e *scanner.Entry) error { want = append(want, e); return nil }); err != nil {
+			e, err := l.Entry()
+			if err != nil {
 				t.Fatal(err)
 			}
-			var got []*Lazy
-			if err := lazy(d, func(l *Lazy) error { got = append(got, l); return nil }); err != nil {
-				t.Fatal(err)
+			if !reflect.DeepEqual(e, want[i]) {
+				t.Errorf("%s: Entry() = %+v, want %+v", l.Path, e, want[i])
 			}
-			if len(got) != len(want) {
-				t.Fatalf("%s (children %v): %d lazy entries, want %d", d, children, len(got), len(want))
+			if again, _ := l.Entry(); again != e {
+				t.Errorf("%s: a second Entry() decoded again", l.Path)
 			}
-			for i, l := range got {
-				if l.Path != want[i].Path || l.Stat != StatOf(want[i]) {
-					t.Errorf("%s: lazy %s %+v, want %s %+v", d, l.Path, l.Stat, want[i].Path, StatOf(want[i]))
-				}
-				e, err := l.Entry()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !reflect.DeepEqual(e, want[i]) {
-					t.Errorf("%s: Entry() = %+v, want %+v", l.Path, e, want[i])
-				}
-				if again, _ := l.Entry(); again != e {
-					t.Errorf("%s: a second Entry() decoded again", l.Path)
-				}
+		}
+
+		// ChildStats: the names and stat parts of what EachChild gives.
+		var wantKids []ChildStat
+		if err := b.EachChild(d, func(e *scanner.Entry) error {
+			wantKids = append(wantKids, ChildStat{Name: path.Base(e.Path), Stat: StatOf(e)})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		kids, err := b.ChildStats(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kids) != len(wantKids) || len(kids) == 0 && strings.HasPrefix(d, "/usr") {
+			t.Fatalf("ChildStats(%s): %d entries, want %d", d, len(kids), len(wantKids))
+		}
+		for i := range kids {
+			if kids[i] != wantKids[i] {
+				t.Errorf("ChildStats(%s)[%d] = %+v, want %+v", d, i, kids[i], wantKids[i])
 			}
 		}
 	}
@@ -143,9 +159,14 @@ func TestLazyCorrupt(t *testing.T) {
 		}
 	}
 	check("DirStats", b.DirStats(func(string, Stat) error { return nil }), victimDir.Path)
-	check("LazyChildren", b.LazyChildren("/usr/lib/pkg0002", func(*Lazy) error { return nil }), victim.Path)
+	_, err = b.ChildStats("/usr/lib/pkg0002")
+	check("ChildStats", err, victim.Path)
 	check("LazyUnder", b.LazyUnder("/usr", func(*Lazy) error { return nil }), victim.Path)
-	if err := b.LazyChildren("/usr/lib/pkg0001", func(*Lazy) error { return nil }); err != nil {
+	if _, err := b.ChildStats("/usr/lib/pkg0001"); err != nil {
 		t.Errorf("an undamaged directory: %v", err)
+	}
+	// The damaged entries below a directory's own are not read.
+	if _, err := b.ChildStats("/usr"); err != nil {
+		t.Errorf("ChildStats above the damage: %v", err)
 	}
 }

@@ -221,6 +221,38 @@ func (b *Baseline) Get(path string) (*scanner.Entry, error) {
 	return e, err
 }
 
+// GetAll is Get for many paths in one read transaction (not one each):
+// out[i] is the entry of paths[i], nil where the baseline has none. The
+// first damaged entry ends the read with ErrCorrupt.
+func (b *Baseline) GetAll(paths []string) ([]*scanner.Entry, error) {
+	out := make([]*scanner.Entry, len(paths))
+	if len(paths) == 0 {
+		return out, nil
+	}
+	err := b.viewEntries(func(c *bolt.Cursor) error {
+		for i, p := range paths {
+			if checkKeyable(p) != nil {
+				continue
+			}
+			key := dbKey(p)
+			k, v := c.Seek(key)
+			if k == nil || !bytes.Equal(k, key) {
+				continue
+			}
+			e, err := b.decode(k, v)
+			if err != nil {
+				return err
+			}
+			out[i] = e
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Each calls fn for every entry in key order (the scanner's emit order).
 // The entries are fresh copies fn may keep. Each stops at the first error
 // and returns it: fn's error unchanged, or an error wrapping ErrCorrupt

@@ -256,6 +256,59 @@ func TestScanSelection(t *testing.T) {
 		}
 	})
 
+	t.Run("same children", func(t *testing.T) {
+		// /keep's listing is offered once, sorted, with d_type and d_ino;
+		// /keep/a, found unchanged, is not visited at all (SameInode is
+		// not asked about it, the policy neither); same[i] set for a
+		// directory is ignored.
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(root, "keep/a"), &st); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(filepath.Join(root, "keep/sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(filepath.Join(root, "keep/sub"))
+		var listed []string
+		var inodes []string
+		var matched []string
+		opts := Options{Limit: func(p string) bool { return strings.HasPrefix(p, "/keep/") },
+			SameChildren: func(dir string, children []Child, same []bool) {
+				if dir != "/keep" {
+					return
+				}
+				for i, c := range children {
+					listed = append(listed, fmt.Sprintf("%s:%v", c.Name, c.Type))
+					same[i] = c.Name == "a" && c.Ino == st.Ino || c.Name == "sub"
+				}
+			},
+			SameInode: func(p string, ft rules.FileType, ino uint64) bool {
+				inodes = append(inodes, p)
+				return false
+			},
+			match: func(p string, ft rules.FileType) rules.Match {
+				matched = append(matched, p)
+				return rules.Match{Selected: true, Descend: true, Attrs: basic}
+			}}
+		got, _ := scanAll(t, root, opts)
+		var paths []string
+		for _, e := range got {
+			paths = append(paths, e.Path)
+		}
+		if want := []string{"/keep/b", "/keep/sub"}; !slices.Equal(paths, want) {
+			t.Errorf("paths = %q, want %q", paths, want)
+		}
+		if want := []string{"a:f", "b:f", "sub:d"}; !slices.Equal(listed, want) {
+			t.Errorf("SameChildren saw %q, want %q", listed, want)
+		}
+		if want := []string{"/keep/b"}; !slices.Equal(inodes, want) {
+			t.Errorf("SameInode asked about %q, want %q", inodes, want)
+		}
+		if slices.Contains(matched, "/keep/a") {
+			t.Errorf("the policy was asked about /keep/a: %q", matched)
+		}
+	})
+
 	t.Run("enter", func(t *testing.T) {
 		// Only / and /keep are read; /other and /nodesc are emitted
 		// (selected, inside no Limit) but never read.
@@ -792,7 +845,7 @@ func TestParseDirents(t *testing.T) {
 	buf = append(buf, rec("file", unix.DT_REG)...)
 	buf = append(buf, rec("a\nb\xff", unix.DT_UNKNOWN)...)
 	got := parseDirents(buf, nil)
-	want := []dirent{{"file\x00", rules.TypeFile, 4<<40 | 7}, {"a\nb\xff\x00", rules.TypeUnknown, 4<<40 | 7}}
+	want := []dirent{{name: "file\x00", typ: rules.TypeFile, ino: 4<<40 | 7}, {name: "a\nb\xff\x00", typ: rules.TypeUnknown, ino: 4<<40 | 7}}
 	if !slices.Equal(got, want) {
 		t.Errorf("parseDirents = %+v, want %+v", got, want)
 	}

@@ -197,14 +197,38 @@ func (s *scan) visitIno(ctx context.Context, parent *dirHandle, name, path strin
 			return err
 		}
 	}
+	if s.opts.SameChildren != nil && len(children) > 0 {
+		s.markSame(path, children)
+	}
 	for i := range children {
 		c := &children[i]
+		if c.same {
+			children[i] = dirent{}
+			continue
+		}
 		if err := s.visitIno(ctx, h, c.name, joinPath(path, plain(c.name)), c.typ, c.ino, st.Dev, false); err != nil {
 			return err
 		}
 		children[i] = dirent{} // let the names go as the walk moves on
 	}
 	return nil
+}
+
+// markSame asks SameChildren about the listing of directory path and
+// marks the entries it found unchanged.
+func (s *scan) markSame(path string, children []dirent) {
+	kids := s.childBuf[:0]
+	for _, c := range children {
+		kids = append(kids, Child{Name: plain(c.name), Type: c.typ, Ino: c.ino})
+	}
+	same := append(s.sameBuf[:0], make([]bool, len(children))...)
+	s.childBuf, s.sameBuf = kids, same
+	s.opts.SameChildren(path, kids, same)
+	for i := range children {
+		c := &children[i]
+		c.same = same[i] && c.typ != rules.TypeDir && c.typ != rules.TypeUnknown && c.ino != 0
+	}
+	clear(kids) // let the names go
 }
 
 // gone notes a path that vanished between readdir and lstat. aide logs
@@ -252,6 +276,7 @@ func (s *scan) mayEnter(path string, fd int, dev, parentDev uint64, top bool) bo
 type dirent struct {
 	name string         // NUL-terminated, ready for the *at calls
 	typ  rules.FileType // from d_type; TypeUnknown when the file system does not say
+	same bool           // SameChildren found it unchanged: not visited
 	ino  uint64         // d_ino
 }
 

@@ -9,6 +9,7 @@ import (
 	"path"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,7 +42,86 @@ type pkgScope struct {
 	baseDirs  map[string]bool    // every directory of the baseline
 	newDirs   map[string]bool    // directories below rescan that the baseline lacks
 	touched   []string           // the packages, as the package manager spells them
-	old       map[string]*scoped // the baseline's entries of the scope (load)
+	old       map[string]*scoped // the baseline's entries of the scope but kids (load)
+	// kids are the baseline's entries directly in each rescanned
+	// directory outside the stat areas, by name (load): tens of thousands
+	// of names (a man1 of 18,000 pages) that the walk compares with the
+	// directory's listing (SameChildren) instead of visiting them.
+	kids map[string][]kid
+}
+
+// kid is an entry of a rescanned directory and what the update saw of it.
+type kid struct {
+	db.ChildStat
+	same bool // as scoped.same
+	seen bool // the scan found it
+}
+
+// kid returns the entry p of kids, nil if p is not one.
+func (s *pkgScope) kid(p string) *kid {
+	if p == "/" {
+		return nil
+	}
+	d := rules.ParentDir(p)
+	ks := s.kids[d]
+	if ks == nil {
+		return nil
+	}
+	name := p[len(d)+1:]
+	if d == "/" {
+		name = p[1:]
+	}
+	i, ok := slices.BinarySearchFunc(ks, name, func(k kid, name string) int { return strings.Compare(k.Name, name) })
+	if !ok {
+		return nil
+	}
+	return &ks[i]
+}
+
+// childPath is the path of name in directory dir.
+func childPath(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}
+
+// stat is the baseline's stat part of the scope's path p.
+func (s *pkgScope) stat(p string) (db.Stat, bool) {
+	if o, ok := s.old[p]; ok {
+		return o.Stat, true
+	}
+	if k := s.kid(p); k != nil {
+		return k.Stat, true
+	}
+	return db.Stat{}, false
+}
+
+// sameChildren is the scan's SameChildren: the names of a rescanned
+// directory whose listing gives the inode and type the baseline
+// recorded, merged by name with its kids (both sorted bytewise), and
+// that the rules still select (selected: after a config edit, a file no
+// longer selected reads as gone, as in a full update). It returns how
+// many it found.
+func (s *pkgScope) sameChildren(dir string, children []scanner.Child, same []bool, selected func(string, rules.FileType) bool) int {
+	ks := s.kids[dir]
+	n, j := 0, 0
+	for i, c := range children {
+		if c.Type == rules.TypeDir || c.Type == rules.TypeUnknown || c.Ino == 0 {
+			continue
+		}
+		for j < len(ks) && ks[j].Name < c.Name {
+			j++
+		}
+		if j == len(ks) {
+			break
+		}
+		if k := &ks[j]; k.Name == c.Name && !k.Problem && k.Type == c.Type && k.Inode == c.Ino && selected(childPath(dir, c.Name), c.Type) {
+			same[i], k.same = true, true
+			n++
+		}
+	}
+	return n
 }
 
 // scoped is a baseline entry of the scope and what the update saw of it.
@@ -330,15 +410,17 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	opts.Enter = scope.enter
 	opts.Uncompress = true
 	opts.BaselineSize = func(p string) (int64, bool) {
-		if e, ok := scope.old[p]; ok {
-			return e.Size, true
-		}
-		return 0, false
+		st, ok := scope.stat(p)
+		return st.Size, ok
 	}
 	if err := scope.load(old); err != nil {
 		return err
 	}
-	same := 0 // entries SameInode kept unread (the walker's goroutine only)
+	same := 0 // entries SameInode and SameChildren kept unread (the walker's goroutine only)
+	selected := func(p string, t rules.FileType) bool { return r.pol.Match(p, t).Selected }
+	opts.SameChildren = func(dir string, children []scanner.Child, isSame []bool) {
+		same += scope.sameChildren(dir, children, isSame, selected)
+	}
 	opts.SameInode = func(p string, t rules.FileType, ino uint64) bool {
 		// Not in the stat areas: files there are edited in place.
 		o, ok := scope.old[p]
@@ -350,8 +432,8 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 		return true
 	}
 	opts.Reuse = func(e *scanner.Entry) bool {
-		o, ok := scope.old[e.Path]
-		return ok && sameFile(o.Stat, e)
+		st, ok := scope.stat(e.Path)
+		return ok && sameFile(st, e)
 	}
 	var (
 		scanned  []*scanner.Entry
@@ -472,11 +554,13 @@ func sameFile(o db.Stat, e *scanner.Entry) bool {
 }
 
 // load reads the baseline's entries of the scope, once, before the scan:
-// the touched packages' paths, the changed directories, every entry of the
-// directories rescanned in full and of the stat areas. The scan's Reuse
-// and the comparison then look them up in memory.
+// the touched packages' paths, the changed directories and the stat areas
+// into old; the stat parts of the entries of the directories rescanned in
+// full into kids (only the few that the scan finds changed are read in
+// full, by pairs). The scan's SameChildren and Reuse and the comparison
+// then look them up in memory.
 func (s *pkgScope) load(old *db.Baseline) error {
-	// The stat areas' trees, the rescanned directories' children and the
+	// The stat areas' trees, the rescanned directories' kids and the
 	// other paths of the scope, read in lanes (read transactions of their
 	// own) that take the next read as they finish one, the largest first
 	// (a directory's st_size grows with its entries; a tree's is not
@@ -497,7 +581,9 @@ func (s *pkgScope) load(old *db.Baseline) error {
 		reads = append(reads, read{strings.TrimSuffix(a, "/"), readTree, math.MaxInt64})
 	}
 	for d := range s.rescan {
-		reads = append(reads, read{d, readChildren, s.sizes[d]})
+		if !integrity.DirInAreas(d, statAreas) { // else read with its tree
+			reads = append(reads, read{d, readChildren, s.sizes[d]})
+		}
 	}
 	sort.Slice(reads, func(i, j int) bool { return reads[i].size > reads[j].size })
 	// What those reads do not cover, one by one.
@@ -525,6 +611,7 @@ func (s *pkgScope) load(old *db.Baseline) error {
 	var (
 		next atomic.Int64
 		got  = make([][]*db.Lazy, lanes)
+		kids = make([][]db.ChildStat, len(reads))
 		errs = make([]error, lanes)
 		wg   sync.WaitGroup
 	)
@@ -541,7 +628,7 @@ func (s *pkgScope) load(old *db.Baseline) error {
 				case readTree:
 					errs[lane] = old.LazyUnder(r.path, add)
 				case readChildren:
-					errs[lane] = old.LazyChildren(r.path, add)
+					kids[i], errs[lane] = old.ChildStats(r.path)
 				default:
 					e, err := old.Get(r.path)
 					if err == nil {
@@ -568,6 +655,23 @@ func (s *pkgScope) load(old *db.Baseline) error {
 			slab = append(slab, scoped{Lazy: l})
 			s.old[l.Path] = &slab[len(slab)-1]
 		}
+	}
+	s.kids = map[string][]kid{}
+	for i, cs := range kids {
+		if reads[i].kind != readChildren {
+			continue
+		}
+		d := reads[i].path
+		ks := make([]kid, 0, len(cs))
+		for _, c := range cs {
+			// The roots of the stat areas (/var/lib in /var) are read
+			// one by one, into old.
+			if c.Type == rules.TypeDir && integrity.DirInAreas(childPath(d, c.Name), statAreas) {
+				continue
+			}
+			ks = append(ks, kid{ChildStat: c})
+		}
+		s.kids[d] = ks
 	}
 	return nil
 }
@@ -606,7 +710,14 @@ func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.
 	}
 	gone := map[string]bool{}
 	var goneDirs []string
-	for p, l := range s.old {
+	addGone := func(o *scanner.Entry) {
+		gone[o.Path] = true
+		out = append(out, scanner.Pair{Old: o})
+		if o.Type == rules.TypeDir {
+			goneDirs = append(goneDirs, o.Path)
+		}
+	}
+	for _, l := range s.old {
 		if l.seen || l.same {
 			continue
 		}
@@ -614,10 +725,18 @@ func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.
 		if err != nil {
 			return nil, err
 		}
-		gone[p] = true
-		out = append(out, scanner.Pair{Old: o})
-		if o.Type == rules.TypeDir {
-			goneDirs = append(goneDirs, p)
+		addGone(o)
+	}
+	for d, ks := range s.kids {
+		for i := range ks {
+			if k := &ks[i]; k.same || k.seen {
+				continue
+			}
+			o, err := old.Get(childPath(d, ks[i].Name))
+			if err != nil {
+				return nil, err
+			}
+			addGone(o)
 		}
 	}
 	if len(goneDirs) > 0 {
@@ -645,29 +764,44 @@ func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.
 // compare is pairs for a run of the scanned entries: the pairs that
 // differ, and each entry's baseline side marked seen.
 func (s *pkgScope) compare(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.Pair, error) {
-	var out []scanner.Pair
-	for _, e := range scanned {
+	// The baseline side comes from the loaded scope, or (a kid, or a path
+	// the scope did not foresee) from the file, all in one read.
+	olds := make([]*scanner.Entry, len(scanned))
+	var byPath []int
+	for i, e := range scanned {
 		l, ok := s.old[e.Path]
 		if ok {
 			l.seen = true
+		} else if k := s.kid(e.Path); k != nil {
+			k.seen = true
 		}
-		if e.Reused {
-			continue
+		switch {
+		case e.Reused:
+		case ok:
+			o, err := l.Entry()
+			if err != nil {
+				return nil, err
+			}
+			olds[i] = o
+		default:
+			byPath = append(byPath, i)
 		}
-		// From the loaded scope, or (a path the scope did not foresee)
-		// from the file.
-		var o *scanner.Entry
-		var err error
-		if ok {
-			o, err = l.Entry()
-		} else if o, err = old.Get(e.Path); errors.Is(err, db.ErrNotFound) {
-			o, err = nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if scanner.Differ(o, e) {
-			out = append(out, scanner.Pair{Old: o, New: e})
+	}
+	paths := make([]string, len(byPath))
+	for j, i := range byPath {
+		paths[j] = scanned[i].Path
+	}
+	got, err := old.GetAll(paths)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range byPath {
+		olds[i] = got[j]
+	}
+	var out []scanner.Pair
+	for i, e := range scanned {
+		if !e.Reused && scanner.Differ(olds[i], e) {
+			out = append(out, scanner.Pair{Old: olds[i], New: e})
 		}
 	}
 	return out, nil
