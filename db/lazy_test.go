@@ -161,6 +161,8 @@ func TestLazyCorrupt(t *testing.T) {
 	check("DirStats", b.DirStats(func(string, Stat) error { return nil }), victimDir.Path)
 	_, err = b.ChildStats("/usr/lib/pkg0002")
 	check("ChildStats", err, victim.Path)
+	_, err = b.GetAll([]string{"/usr/lib/pkg0001", victim.Path})
+	check("GetAll", err, victim.Path)
 	check("LazyUnder", b.LazyUnder("/usr", func(*Lazy) error { return nil }), victim.Path)
 	if _, err := b.ChildStats("/usr/lib/pkg0001"); err != nil {
 		t.Errorf("an undamaged directory: %v", err)

@@ -88,6 +88,26 @@ func TestWriteRead(t *testing.T) {
 			t.Errorf("Get(%q) = %v, %v, want ErrNotFound", p, e, err)
 		}
 	}
+	// GetAll: the same entries in one read, nil where Get finds none,
+	// in the order asked (not key order).
+	var paths []string
+	var found []*scanner.Entry
+	for _, i := range []int{10000, 0, len(entries) - 1, 9999} {
+		paths, found = append(paths, entries[i].Path), append(found, entries[i])
+	}
+	paths = append(paths, "/nonexistent", "/usr/lib", "", "/a\x00b")
+	all, err := b.GetAll(paths)
+	if err != nil || len(all) != len(paths) {
+		t.Fatalf("GetAll = %d entries, %v; want %d", len(all), err, len(paths))
+	}
+	if err := sameEntries(all[:len(found)], found); err != nil {
+		t.Errorf("GetAll: %v", err)
+	}
+	for i, e := range all[len(found):] {
+		if e != nil {
+			t.Errorf("GetAll(%q) = %+v, want nil", paths[len(found)+i], e)
+		}
+	}
 	if ents, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*")); len(ents) != 0 {
 		t.Errorf("temporary files left: %q", ents)
 	}
