@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"opsagent/scanner"
 )
@@ -123,13 +124,25 @@ func (j *jsonWriter) str(s string) {
 	j.b.Truncate(j.b.Len() - 1) // Encode appends a newline
 }
 
-// plainJSON reports whether s is printable ASCII that JSON needs no
-// escape for.
+// plainJSON reports whether encoding/json writes s as it is: valid UTF-8
+// without control characters, quotes, backslashes, or the line and
+// paragraph separators it always escapes (the provenance reasons hold
+// arrows: "upgraded 1.0 → 1.1").
 func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == '"' || c == '\\' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
 			return false
 		}
+		i += size
 	}
 	return true
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -271,5 +272,36 @@ func TestMetadataOnly(t *testing.T) {
 		if err := json.Unmarshal(js.Bytes(), &doc); err != nil || doc.N.MetadataOnly != 3 {
 			t.Errorf("%s: JSON number_of_entries.metadata_only = %d, %v; want 3", kind, doc.N.MetadataOnly, err)
 		}
+	}
+}
+
+// TestJSONString: the writer's strings are byte for byte what
+// encoding/json (without HTML escapes) writes, on its fast path (plain
+// text, non-ASCII included) and off it.
+func TestJSONString(t *testing.T) {
+	for _, s := range []string{"", "/etc/passwd", "upgraded 1.0 → 1.1 at 2026-12-07 10:39:21", "é\u00a0中文", "\ufffd literal",
+		"quote \" and \\ backslash", "tab\tnewline\n", "\x00\x1f\x7f", "bad \xff byte", "\xc3", "sep \u2028 \u2029", "<html> & 'x'"} {
+		checkJSONString(t, s)
+	}
+}
+
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"/etc", "a → b", "\xff", "\u2028", `"\`} {
+		f.Add(s)
+	}
+	f.Fuzz(checkJSONString)
+}
+
+func checkJSONString(t *testing.T, s string) {
+	var got bytes.Buffer
+	(&jsonWriter{b: &got}).str(s)
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.TrimSuffix(want.String(), "\n"); got.String() != w {
+		t.Errorf("str(%q) = %s, want %s (plainJSON %v)", s, got.String(), w, plainJSON(s))
 	}
 }
