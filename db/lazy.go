@@ -215,17 +215,26 @@ type ChildStat struct {
 // entries (Get). The names share one allocation. Errors are as for
 // EachChild.
 func (b *Baseline) ChildStats(dir string) ([]ChildStat, error) {
-	var (
-		out   []ChildStat
-		names []byte
-		ends  []int
-	)
 	prefix := len(dbKey(dir))
 	if dir != "/" {
 		prefix++ // the separator
 	}
+	var out []ChildStat
 	err := b.viewEntries(func(c *bolt.Cursor) error {
-		return walkUnder(c, dir, true, func(k, v []byte) error {
+		// Counted first, so that the names and stat parts each take one
+		// allocation of their size (tens of thousands of entries grown
+		// by append cost five times that).
+		n, size := 0, 0
+		if err := walkUnder(c, dir, true, func(k, _ []byte) error {
+			n, size = n+1, size+len(k)-prefix
+			return nil
+		}); err != nil {
+			return err
+		}
+		out = make([]ChildStat, 0, n)
+		names := make([]byte, 0, size)
+		ends := make([]int, 0, n)
+		if err := walkUnder(c, dir, true, func(k, v []byte) error {
 			st, err := b.stat(k, v)
 			if err != nil {
 				return err
@@ -234,14 +243,17 @@ func (b *Baseline) ChildStats(dir string) ([]ChildStat, error) {
 			ends = append(ends, len(names))
 			out = append(out, ChildStat{Stat: st})
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		all, start := string(names), 0
+		for i, end := range ends {
+			out[i].Name, start = all[start:end], end
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	all, start := string(names), 0
-	for i, end := range ends {
-		out[i].Name, start = all[start:end], end
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,8 +135,13 @@ func (w *Writer) Put(e *scanner.Entry) error {
 	if err := checkKeyable(e.Path); err != nil {
 		return &fs.PathError{Op: "put", Path: e.Path, Err: err}
 	}
+	// The buffer doubles (append grows a large one by a quarter, which
+	// copies and allocates five times its size on the way).
+	if cap(w.buf)-len(w.buf) < 4<<10 {
+		w.buf = slices.Grow(w.buf, max(cap(w.buf), 64<<10))
+	}
 	k0 := len(w.buf)
-	w.buf = append(w.buf, dbKey(e.Path)...)
+	w.buf = appendKey(w.buf, e.Path)
 	key := w.buf[k0:]
 	if !w.amend && w.n > 0 && bytes.Compare(key, w.last) <= 0 {
 		w.buf = w.buf[:k0]

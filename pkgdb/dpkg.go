@@ -296,7 +296,7 @@ func (d *Dpkg) file(e *dpkgEntry, p string) File {
 // merged-/usr host both spellings of a path find the same records. The
 // result is sorted by package.
 func (d *Dpkg) Owners(p string) []File {
-	p = path.Clean("/" + p)
+	p = absClean(p)
 	c := d.canon(p)
 	var out []File
 	div, diverted := d.divFrom[c]
@@ -402,7 +402,7 @@ func (d *Dpkg) StatOverride(p string) (StatOverride, bool) {
 // and locks there). For info/PKG.EXT it names PKG ("name" or "name:arch");
 // for the other files the package is "".
 func (d *Dpkg) Records(p string) (string, bool) {
-	p = path.Clean("/" + p)
+	p = absClean(p)
 	if p == d.admin {
 		return "", true
 	}

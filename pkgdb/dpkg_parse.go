@@ -312,6 +312,15 @@ func cleanAbs(p string) string {
 	return path.Clean(p)
 }
 
+// absClean is path.Clean("/" + p), without allocating for a path that
+// is clean and absolute already (the classifier asks about thousands).
+func absClean(p string) string {
+	if isCleanAbs(p) {
+		return p
+	}
+	return path.Clean("/" + p)
+}
+
 // isCleanAbs reports whether path.Clean(p) == p for an absolute p: no
 // empty, "." or ".." element and no trailing slash.
 func isCleanAbs(p string) bool {

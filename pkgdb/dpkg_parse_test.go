@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -233,6 +234,9 @@ func TestIsCleanAbs(t *testing.T) {
 	for _, p := range []string{"/", "/a", "/a/b", "/a/", "//a", "/a//b", "/.", "/a/.", "/a/..", "/./a", "/../a", "/a/.b", "/..a", "a", "", "/a b/c"} {
 		if got, want := isCleanAbs(p), p != "" && p[0] == '/' && filepath.Clean(p) == p; got != want {
 			t.Errorf("isCleanAbs(%q) = %v, want %v", p, got, want)
+		}
+		if got, want := absClean(p), path.Clean("/"+p); got != want {
+			t.Errorf("absClean(%q) = %q, want %q", p, got, want)
 		}
 	}
 }

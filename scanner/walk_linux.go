@@ -217,11 +217,11 @@ func (s *scan) visitIno(ctx context.Context, parent *dirHandle, name, path strin
 // markSame asks SameChildren about the listing of directory path and
 // marks the entries it found unchanged.
 func (s *scan) markSame(path string, children []dirent) {
-	kids := s.childBuf[:0]
+	kids := slices.Grow(s.childBuf[:0], len(children))
 	for _, c := range children {
 		kids = append(kids, Child{Name: plain(c.name), Type: c.typ, Ino: c.ino})
 	}
-	same := append(s.sameBuf[:0], make([]bool, len(children))...)
+	same := append(slices.Grow(s.sameBuf[:0], len(children)), make([]bool, len(children))...)
 	s.childBuf, s.sameBuf = kids, same
 	s.opts.SameChildren(path, kids, same)
 	for i := range children {
@@ -303,6 +303,11 @@ func readDir(fd int) ([]dirent, error) {
 		if n <= 0 {
 			break
 		}
+		// Room for this buffer's records, doubling for a long listing
+		// (append grows one by a quarter at a time).
+		if more := countDirents(buf[:n]); cap(out)-len(out) < more {
+			out = slices.Grow(out, max(more, len(out)))
+		}
 		out = parseDirents(buf[:n], out)
 	}
 	slices.SortFunc(out, cmpDirent)
@@ -310,6 +315,21 @@ func readDir(fd int) ([]dirent, error) {
 }
 
 func cmpDirent(a, b dirent) int { return strings.Compare(a.name, b.name) }
+
+// countDirents counts the records of a getdents64 buffer (see
+// parseDirents).
+func countDirents(b []byte) int {
+	n := 0
+	for len(b) >= 19 {
+		reclen := int(b[16]) | int(b[17])<<8
+		if reclen < 19 || reclen > len(b) {
+			break
+		}
+		b = b[reclen:]
+		n++
+	}
+	return n
+}
 
 // parseDirents appends the entries of a getdents64 buffer. Each record is
 // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type;

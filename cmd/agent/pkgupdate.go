@@ -47,35 +47,37 @@ type pkgScope struct {
 	// directory outside the stat areas, by name (load): tens of thousands
 	// of names (a man1 of 18,000 pages) that the walk compares with the
 	// directory's listing (SameChildren) instead of visiting them.
-	kids map[string][]kid
+	kids map[string]*kids
 }
 
-// kid is an entry of a rescanned directory and what the update saw of it.
-type kid struct {
-	db.ChildStat
-	same bool // as scoped.same
-	seen bool // the scan found it
+// kids are the baseline's entries directly in a rescanned directory, by
+// name, and what the update saw of each.
+type kids struct {
+	stats []db.ChildStat
+	same  []bool // as scoped.same
+	seen  []bool // the scan found it
 }
 
-// kid returns the entry p of kids, nil if p is not one.
-func (s *pkgScope) kid(p string) *kid {
+// kid returns the kids holding p and p's index there; nil if p is none
+// of them.
+func (s *pkgScope) kid(p string) (*kids, int) {
 	if p == "/" {
-		return nil
+		return nil, 0
 	}
 	d := rules.ParentDir(p)
 	ks := s.kids[d]
 	if ks == nil {
-		return nil
+		return nil, 0
 	}
 	name := p[len(d)+1:]
 	if d == "/" {
 		name = p[1:]
 	}
-	i, ok := slices.BinarySearchFunc(ks, name, func(k kid, name string) int { return strings.Compare(k.Name, name) })
+	i, ok := slices.BinarySearchFunc(ks.stats, name, func(c db.ChildStat, name string) int { return strings.Compare(c.Name, name) })
 	if !ok {
-		return nil
+		return nil, 0
 	}
-	return &ks[i]
+	return ks, i
 }
 
 // childPath is the path of name in directory dir.
@@ -91,8 +93,8 @@ func (s *pkgScope) stat(p string) (db.Stat, bool) {
 	if o, ok := s.old[p]; ok {
 		return o.Stat, true
 	}
-	if k := s.kid(p); k != nil {
-		return k.Stat, true
+	if ks, i := s.kid(p); ks != nil {
+		return ks.stats[i].Stat, true
 	}
 	return db.Stat{}, false
 }
@@ -105,19 +107,23 @@ func (s *pkgScope) stat(p string) (db.Stat, bool) {
 // many it found.
 func (s *pkgScope) sameChildren(dir string, children []scanner.Child, same []bool, selected func(string, rules.FileType) bool) int {
 	ks := s.kids[dir]
+	if ks == nil {
+		return 0
+	}
+	st := ks.stats
 	n, j := 0, 0
 	for i, c := range children {
 		if c.Type == rules.TypeDir || c.Type == rules.TypeUnknown || c.Ino == 0 {
 			continue
 		}
-		for j < len(ks) && ks[j].Name < c.Name {
+		for j < len(st) && st[j].Name < c.Name {
 			j++
 		}
-		if j == len(ks) {
+		if j == len(st) {
 			break
 		}
-		if k := &ks[j]; k.Name == c.Name && !k.Problem && k.Type == c.Type && k.Inode == c.Ino && selected(childPath(dir, c.Name), c.Type) {
-			same[i], k.same = true, true
+		if k := &st[j]; k.Name == c.Name && !k.Problem && k.Type == c.Type && k.Inode == c.Ino && selected(childPath(dir, c.Name), c.Type) {
+			same[i], ks.same[j] = true, true
 			n++
 		}
 	}
@@ -609,11 +615,11 @@ func (s *pkgScope) load(old *db.Baseline) error {
 	}
 	lanes := scopeLanes()
 	var (
-		next atomic.Int64
-		got  = make([][]*db.Lazy, lanes)
-		kids = make([][]db.ChildStat, len(reads))
-		errs = make([]error, lanes)
-		wg   sync.WaitGroup
+		next  atomic.Int64
+		got   = make([][]*db.Lazy, lanes)
+		stats = make([][]db.ChildStat, len(reads))
+		errs  = make([]error, lanes)
+		wg    sync.WaitGroup
 	)
 	for lane := range lanes {
 		wg.Add(1)
@@ -628,7 +634,7 @@ func (s *pkgScope) load(old *db.Baseline) error {
 				case readTree:
 					errs[lane] = old.LazyUnder(r.path, add)
 				case readChildren:
-					kids[i], errs[lane] = old.ChildStats(r.path)
+					stats[i], errs[lane] = old.ChildStats(r.path)
 				default:
 					e, err := old.Get(r.path)
 					if err == nil {
@@ -656,22 +662,22 @@ func (s *pkgScope) load(old *db.Baseline) error {
 			s.old[l.Path] = &slab[len(slab)-1]
 		}
 	}
-	s.kids = map[string][]kid{}
-	for i, cs := range kids {
+	s.kids = map[string]*kids{}
+	for i, cs := range stats {
 		if reads[i].kind != readChildren {
 			continue
 		}
 		d := reads[i].path
-		ks := make([]kid, 0, len(cs))
+		ks := cs[:0]
 		for _, c := range cs {
 			// The roots of the stat areas (/var/lib in /var) are read
 			// one by one, into old.
 			if c.Type == rules.TypeDir && integrity.DirInAreas(childPath(d, c.Name), statAreas) {
 				continue
 			}
-			ks = append(ks, kid{ChildStat: c})
+			ks = append(ks, c)
 		}
-		s.kids[d] = ks
+		s.kids[d] = &kids{stats: ks, same: make([]bool, len(ks)), seen: make([]bool, len(ks))}
 	}
 	return nil
 }
@@ -728,11 +734,11 @@ func (s *pkgScope) pairs(old *db.Baseline, scanned []*scanner.Entry) ([]scanner.
 		addGone(o)
 	}
 	for d, ks := range s.kids {
-		for i := range ks {
-			if k := &ks[i]; k.same || k.seen {
+		for i, c := range ks.stats {
+			if ks.same[i] || ks.seen[i] {
 				continue
 			}
-			o, err := old.Get(childPath(d, ks[i].Name))
+			o, err := old.Get(childPath(d, c.Name))
 			if err != nil {
 				return nil, err
 			}
@@ -772,8 +778,8 @@ func (s *pkgScope) compare(old *db.Baseline, scanned []*scanner.Entry) ([]scanne
 		l, ok := s.old[e.Path]
 		if ok {
 			l.seen = true
-		} else if k := s.kid(e.Path); k != nil {
-			k.seen = true
+		} else if ks, i := s.kid(e.Path); ks != nil {
+			ks.seen[i] = true
 		}
 		switch {
 		case e.Reused:
