@@ -252,7 +252,7 @@ func (w *Writer) flushAmend() error {
 		}
 		for _, p := range w.spans {
 			k := w.buf[p.k0:p.k1]
-			if b.Get(k) == nil {
+			if !p.held && b.Get(k) == nil {
 				w.n++
 			}
 			if err := b.Put(k, w.buf[p.k1:p.v1]); err != nil {

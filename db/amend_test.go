@@ -21,10 +21,12 @@ func TestAmend(t *testing.T) {
 	}
 	defer b.Close()
 
-	// Replace one entry, add two (out of order), delete two and one
-	// that is not there.
+	// Replace two entries (one with Put, one with Replace), add two (out
+	// of order), delete two and one that is not there.
 	changed := *entries[10]
 	changed.Size++
+	replaced := *entries[40]
+	replaced.Size++
 	added := []*scanner.Entry{
 		{Path: "/zzz", Type: rules.TypeFile, Attrs: normal, Mode: 0o100644},
 		{Path: "/aaa", Type: rules.TypeDir, Attrs: normal, Mode: 0o40755},
@@ -41,6 +43,9 @@ func TestAmend(t *testing.T) {
 		if err := w.Put(e); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := w.Replace(&replaced); err != nil {
+		t.Fatal(err)
 	}
 	for _, p := range gone {
 		if err := w.Delete(p); err != nil {
@@ -59,6 +64,8 @@ func TestAmend(t *testing.T) {
 		switch {
 		case e.Path == changed.Path:
 			want = append(want, &changed)
+		case e.Path == replaced.Path:
+			want = append(want, &replaced)
 		case slices.Contains(gone, e.Path):
 		default:
 			want = append(want, e)
@@ -90,6 +97,9 @@ func TestDeleteNeedsAmend(t *testing.T) {
 	defer w.Abort()
 	if err := w.Delete("/x"); err == nil {
 		t.Error("Delete on a plain writer succeeded")
+	}
+	if err := w.Replace(&scanner.Entry{Path: "/x", Type: rules.TypeFile}); err == nil {
+		t.Error("Replace on a plain writer succeeded")
 	}
 }
 

@@ -78,7 +78,10 @@ type Writer struct {
 }
 
 // pair locates one buffered key and value in Writer.buf.
-type pair struct{ k0, k1, v1 int }
+type pair struct {
+	k0, k1, v1 int
+	held       bool // Replace: the amended baseline holds the key
+}
 
 // Create starts a new generation as a temporary file
 // dir/baseline.db.tmp-XXXXXX (mode 0600). dir must exist. meta is stored at
@@ -125,7 +128,21 @@ func (w *Writer) Path() string { return w.tmp }
 // rejected with an error wrapping ErrOrder, which keeps every write a
 // sorted append. Put keeps no reference to e. After any error the Writer
 // is unusable and must be aborted.
-func (w *Writer) Put(e *scanner.Entry) error {
+func (w *Writer) Put(e *scanner.Entry) error { return w.put(e, false) }
+
+// Replace is Put, in a generation started by Amend, of a path the amended
+// baseline holds: the entry count stays, without the lookup Put makes to
+// know it (agent update --packages replaces thousands of entries it has
+// just read from that baseline). Replacing a path the baseline lacks
+// leaves a wrong count, which Each then reports as corruption.
+func (w *Writer) Replace(e *scanner.Entry) error {
+	if !w.amend {
+		return errors.New("db: replace on a writer not made by Amend")
+	}
+	return w.put(e, true)
+}
+
+func (w *Writer) put(e *scanner.Entry, held bool) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -149,7 +166,7 @@ func (w *Writer) Put(e *scanner.Entry) error {
 	}
 	k1 := len(w.buf)
 	w.buf = appendEntry(w.buf, w.buf[k0:k1], e)
-	w.spans = append(w.spans, pair{k0, k1, len(w.buf)})
+	w.spans = append(w.spans, pair{k0, k1, len(w.buf), held})
 	w.last = append(w.last[:0], w.buf[k0:k1]...)
 	if !w.amend {
 		w.n++

@@ -520,10 +520,13 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 		return a.err
 	}
 	for _, p := range take {
-		if p.New != nil {
-			err = w.Put(p.New)
-		} else {
+		switch {
+		case p.New == nil:
 			err = w.Delete(p.Old.Path)
+		case p.Old != nil: // read from the baseline amended
+			err = w.Replace(p.New)
+		default:
+			err = w.Put(p.New)
 		}
 		if err != nil {
 			return err
