@@ -54,7 +54,10 @@ type Meta struct {
 	// Created is the creation time; it is stored in Unix nanoseconds and
 	// reads back in UTC.
 	Created time.Time
-	// RulesDigest identifies the policy the scan used.
+	// RulesDigest identifies the policy the scan used. Zero: the entries
+	// were recorded under different policies (agent update --packages
+	// after a rules edit keeps the entries it does not rescan); the next
+	// full update or init records one again.
 	RulesDigest [32]byte
 	// Entries is the number of entries; Commit sets it.
 	Entries uint64

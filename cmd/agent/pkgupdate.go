@@ -102,7 +102,8 @@ func (s *pkgScope) stat(p string) (db.Stat, bool) {
 // sameChildren is the scan's SameChildren: the names of a rescanned
 // directory whose listing gives the inode and type the baseline
 // recorded, merged by name with its kids (both sorted bytewise), and
-// that the rules still select (selected: after a config edit, a file no
+// that the rules still select (selected, nil when the rules are those
+// the baseline recorded everything with: after a config edit, a file no
 // longer selected reads as gone, as in a full update). It returns how
 // many it found.
 func (s *pkgScope) sameChildren(dir string, children []scanner.Child, same []bool, selected func(string, rules.FileType) bool) int {
@@ -122,7 +123,7 @@ func (s *pkgScope) sameChildren(dir string, children []scanner.Child, same []boo
 		if j == len(st) {
 			break
 		}
-		if k := &st[j]; k.Name == c.Name && !k.Problem && k.Type == c.Type && k.Inode == c.Ino && selected(childPath(dir, c.Name), c.Type) {
+		if k := &st[j]; k.Name == c.Name && !k.Problem && k.Type == c.Type && k.Inode == c.Ino && (selected == nil || selected(childPath(dir, c.Name), c.Type)) {
 			same[i], ks.same[j] = true, true
 			n++
 		}
@@ -379,8 +380,16 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 		err error
 	}
 	amendDone := make(chan amended, 1)
+	// The entries kept unread were recorded under the baseline's rules:
+	// after a rules edit the new baseline is a mix, which its zero rules
+	// digest says (db.Meta).
+	meta := r.meta("update")
+	sameRules := old.Meta().RulesDigest == meta.RulesDigest
+	if !sameRules {
+		meta.RulesDigest = [32]byte{}
+	}
 	go func() {
-		w, err := old.Amend(r.pol.Options.StateDir, r.meta("update"))
+		w, err := old.Amend(r.pol.Options.StateDir, meta)
 		amendDone <- amended{w, err}
 	}()
 	var (
@@ -423,7 +432,12 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 		return err
 	}
 	same := 0 // entries SameInode and SameChildren kept unread (the walker's goroutine only)
+	// Under the rules the baseline recorded every entry with, each is
+	// selected still; otherwise the rules are asked.
 	selected := func(p string, t rules.FileType) bool { return r.pol.Match(p, t).Selected }
+	if sameRules {
+		selected = nil
+	}
 	opts.SameChildren = func(dir string, children []scanner.Child, isSame []bool) {
 		same += scope.sameChildren(dir, children, isSame, selected)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"opsagent/db"
 	"opsagent/internal/debtest"
 )
 
@@ -653,6 +654,16 @@ func TestUpdatePackagesRulesChanged(t *testing.T) {
 			if up.code&^7 != 0 || up.code == 0 {
 				t.Fatalf("update --packages: exit %d: %s", up.code, up.stderr)
 			}
+			// After an edit, the new baseline mixes entries of both
+			// rules: its rules digest is zero.
+			b, err := db.Open(filepath.Join(f.state, "baseline.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mixed := b.Meta().RulesDigest == [32]byte{}; mixed != edit {
+				t.Errorf("rules digest zero: %v, want %v", mixed, edit)
+			}
+			b.Close()
 			if v := doc.P.Paths["/usr/bin/alpha"]; v["class"] != "package" {
 				t.Errorf("/usr/bin/alpha: %v, want package", v)
 			}
