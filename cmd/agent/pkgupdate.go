@@ -39,7 +39,6 @@ type pkgScope struct {
 	changed   map[string]bool    // baseline directories whose stat moved
 	rescan    map[string]bool    // changed directories whose entries are all rescanned
 	sizes     map[string]int64   // the baseline's st_size of each rescanned directory
-	baseDirs  map[string]bool    // every directory of the baseline
 	newDirs   map[string]bool    // directories below rescan that the baseline lacks
 	touched   []string           // the packages, as the package manager spells them
 	old       map[string]*scoped // the baseline's entries of the scope but kids (load)
@@ -78,6 +77,12 @@ func (s *pkgScope) kid(p string) (*kids, int) {
 		return nil, 0
 	}
 	return ks, i
+}
+
+// isKidDir says whether p is a directory among the kids.
+func (s *pkgScope) isKidDir(p string) bool {
+	ks, i := s.kid(p)
+	return ks != nil && ks.stats[i].Type == rules.TypeDir
 }
 
 // childPath is the path of name in directory dir.
@@ -148,9 +153,8 @@ var statAreas = []string{"/etc/", "/var/lib/", "/var/cache/", "/boot/"}
 
 // dirScan is the result of movedDirs.
 type dirScan struct {
-	moved    []baseDir       // baseline directories changed, replaced or gone
-	baseDirs map[string]bool // every directory of the baseline
-	err      error
+	moved []baseDir // baseline directories changed, replaced or gone
+	err   error
 	// Outside the script areas, which only the packages' own directories
 	// concern: stat'ed by statOwned once the records say which.
 	outside []baseDir
@@ -212,9 +216,7 @@ func movedDirs(old *db.Baseline, root string) dirScan {
 		}()
 	}
 	cur := make([]dir, 0, chunk)
-	n := 0
 	ds.err = old.DirStats(func(p string, st db.Stat) error {
-		n++
 		if !integrity.DirInAreas(p, integrity.DefaultScriptAreas) {
 			ds.outside = append(ds.outside, baseDir{p, st})
 			return nil
@@ -230,13 +232,8 @@ func movedDirs(old *db.Baseline, root string) dirScan {
 	chunks <- cur
 	close(chunks)
 	wg.Wait()
-	ds.baseDirs = make(map[string]bool, n)
-	for _, d := range ds.outside {
-		ds.baseDirs[d.path] = true
-	}
 	for _, c := range all {
 		for _, d := range c {
-			ds.baseDirs[d.path] = true
 			if d.moved {
 				ds.moved = append(ds.moved, d.baseDir)
 			}
@@ -274,7 +271,6 @@ func newPkgScope(pdb pkgdb.DB, old *db.Baseline) *pkgScope {
 
 // addMoved completes the scope with the directories that moved.
 func (s *pkgScope) addMoved(ds dirScan) {
-	s.baseDirs = ds.baseDirs
 	areas := integrity.DefaultScriptAreas
 	for _, d := range ds.moved {
 		// Changed, replaced or gone (then its parent changed too).
@@ -334,7 +330,10 @@ func (s *pkgScope) enter(d string) bool {
 	if s.ancestors[d] || s.rescan[d] || s.newDirs[d] || integrity.DirInAreas(d, statAreas) {
 		return true
 	}
-	if parent := rules.ParentDir(d); d != "/" && (s.rescan[parent] || s.newDirs[parent]) && !s.baseDirs[d] {
+	// Below a rescanned directory (outside the stat areas, whose trees
+	// were entered above), its kids say whether d is a baseline
+	// directory; below a new one, nothing is.
+	if parent := rules.ParentDir(d); d != "/" && (s.rescan[parent] && !s.isKidDir(d) || s.newDirs[parent]) {
 		s.newDirs[d] = true
 		return true
 	}
