@@ -203,7 +203,7 @@ func (b *Baseline) Amend(dir string, meta Meta) (*Writer, error) {
 	// file.
 	_, err = f.ReadFrom(in)
 	if err == nil {
-		startWriteback(f)
+		atomicfile.StartWriteback(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

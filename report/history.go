@@ -81,6 +81,100 @@ type History struct {
 	// Now is the clock that names saved reports and the location in which
 	// names are read back. Nil means time.Now.
 	Now func() time.Time
+
+	pre *prewrite // Prewrite's files, taken by the next Save
+}
+
+// prewrite is what Prewrite wrote: a temporary file per part, open,
+// holding data.
+type prewrite struct {
+	done  chan struct{}
+	parts map[string]*prePart // by extension
+}
+
+type prePart struct {
+	data []byte
+	f    *os.File // nil when it could not be written
+}
+
+// Prewrite begins the next Save early: it writes text and json, the
+// beginnings of the reports Save will be given (a report's body, before
+// its tail), to temporary files on goroutines of its own and starts
+// their writeback, so that Save only appends the rest, syncs and places
+// them. agent update --packages has the bodies while its baseline is
+// still being written. A failure is only remembered: Save then writes
+// that part whole.
+func (h *History) Prewrite(kind string, text, json []byte) {
+	h.discardPrewrite()
+	if !validKind(kind) || h.makeDir() != nil {
+		return
+	}
+	pw := &prewrite{done: make(chan struct{}), parts: map[string]*prePart{}}
+	h.pre = pw
+	base := stampName{Kind: kind, Stamp: h.now().Format(stampLayout), N: 1}
+	var wg sync.WaitGroup
+	for ext, data := range map[string][]byte{extText: text, extJSON: json} {
+		if data == nil {
+			continue
+		}
+		p := &prePart{data: data}
+		pw.parts[ext] = p
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := atomicfile.CreateTemp(h.Dir, base.id()+ext, historyFileMode)
+			if err != nil {
+				return
+			}
+			if _, err := f.Write(data); err != nil {
+				f.Close()
+				os.Remove(f.Name())
+				return
+			}
+			atomicfile.StartWriteback(f)
+			p.f = f
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(pw.done)
+	}()
+}
+
+// takePrewrite returns the prewritten file of part ext if data begins
+// with what it holds; the caller then owns it (appends, syncs, closes).
+func (h *History) takePrewrite(ext string, data []byte) (*os.File, []byte) {
+	pw := h.pre
+	if pw == nil {
+		return nil, data
+	}
+	<-pw.done
+	p := pw.parts[ext]
+	if p == nil || p.f == nil || !bytes.HasPrefix(data, p.data) {
+		return nil, data
+	}
+	f := p.f
+	p.f = nil
+	return f, data[len(p.data):]
+}
+
+// DiscardPrewrite removes what Prewrite wrote, for a run that saves no
+// report after all; Save discards what it does not take.
+func (h *History) DiscardPrewrite() { h.discardPrewrite() }
+
+func (h *History) discardPrewrite() {
+	pw := h.pre
+	if pw == nil {
+		return
+	}
+	h.pre = nil
+	<-pw.done
+	for _, p := range pw.parts {
+		if p.f != nil {
+			p.f.Close()
+			os.Remove(p.f.Name())
+		}
+	}
 }
 
 // Item is one saved report.
@@ -112,6 +206,7 @@ func (h *History) Save(kind string, text, json []byte) (string, error) {
 	if !validKind(kind) {
 		return "", fmt.Errorf("save report %q: %w", kind, ErrInvalidKind)
 	}
+	defer h.discardPrewrite()
 	if text == nil && json == nil {
 		return "", fmt.Errorf("save %s report: nothing to save", kind)
 	}
@@ -146,6 +241,10 @@ func (h *History) Save(kind string, text, json []byte) (string, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if f, rest := h.takePrewrite(p.ext, p.data); f != nil {
+				p.tmp, errs[i] = atomicfile.FinishTemp(f, bytes.NewReader(rest))
+				return
+			}
 			p.tmp, errs[i] = atomicfile.WriteTemp(h.Dir, base.id()+p.ext, bytes.NewReader(p.data), historyFileMode)
 		}()
 	}

@@ -551,3 +551,67 @@ func histSymlink(t *testing.T, target, link string) {
 		t.Fatal(err)
 	}
 }
+
+// TestHistoryPrewrite: a Save after Prewrite keeps the same files as one
+// without, whether the saved reports begin with what was prewritten (the
+// files are appended to) or not (written whole); what is not taken, or
+// discarded, leaves no temporary file behind.
+func TestHistoryPrewrite(t *testing.T) {
+	body, tail := strings.Repeat("body line\n", 5000), "tail\n"
+	for _, tt := range []struct {
+		name       string
+		text, json string // what Save is given after Prewrite(body, "{body")
+	}{
+		{"appended", body + tail, `{body` + tail},
+		{"text differs", "other " + body + tail, `{body` + tail},
+		{"both differ", "x", "{}"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			h := &History{Dir: dir, Now: histClock(histNow)}
+			h.Prewrite("update", []byte(body), []byte(`{body`))
+			<-h.pre.done
+			pre := map[string]uint64{} // the prewritten files' inodes
+			for ext, p := range h.pre.parts {
+				var st syscall.Stat_t
+				if p.f == nil || syscall.Fstat(int(p.f.Fd()), &st) != nil {
+					t.Fatalf("%s was not prewritten", ext)
+				}
+				pre[ext] = st.Ino
+			}
+			id, err := h.Save("update", []byte(tt.text), []byte(tt.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for ext, ino := range pre {
+				fi, err := os.Stat(filepath.Join(dir, id+ext))
+				if err != nil {
+					t.Fatal(err)
+				}
+				taken := fi.Sys().(*syscall.Stat_t).Ino == ino
+				if want := strings.HasPrefix(map[string]string{extText: tt.text, extJSON: tt.json}[ext], map[string]string{extText: body, extJSON: "{body"}[ext]); taken != want {
+					t.Errorf("%s: the prewritten file was taken: %v, want %v", ext, taken, want)
+				}
+			}
+			if got := histReadFile(t, filepath.Join(dir, id+".txt")); got != tt.text {
+				t.Errorf("%s.txt holds %d bytes, want %d", id, len(got), len(tt.text))
+			}
+			if got := histReadFile(t, filepath.Join(dir, id+".json")); got != tt.json {
+				t.Errorf("%s.json = %q, want %q", id, got, tt.json)
+			}
+			if got, want := histDirNames(t, dir), []string{id + ".json", id + ".txt"}; !reflect.DeepEqual(got, want) {
+				t.Errorf("report_dir holds %q, want %q", got, want)
+			}
+		})
+	}
+	t.Run("discarded", func(t *testing.T) {
+		dir := t.TempDir()
+		h := &History{Dir: dir, Now: histClock(histNow)}
+		h.Prewrite("update", []byte(body), []byte(`{body`))
+		h.DiscardPrewrite()
+		if got := histDirNames(t, dir); len(got) != 0 {
+			t.Errorf("report_dir holds %q after DiscardPrewrite, want nothing", got)
+		}
+		h.DiscardPrewrite() // twice is harmless
+	})
+}

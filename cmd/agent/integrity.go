@@ -778,11 +778,12 @@ func (r *integrityRun) emitReportAs(kind string, rep *report.Report) error {
 type renderedReport struct {
 	text, js bytes.Buffer
 	err      error
+	hist     *report.History // where the bodies were prewritten (nil: none)
 }
 
 // renderReport sets rep's end time and renders it as text and JSON.
 func renderReport(rep *report.Report) *renderedReport {
-	return startRender(rep).finish()
+	return startRender(rep, nil).finish()
 }
 
 // rendering is a report being rendered (startRender).
@@ -790,6 +791,7 @@ type rendering struct {
 	rep      *report.Report
 	out      *renderedReport
 	text, js chan *report.Pending
+	bodies   chan struct{} // closed once the bodies are rendered (and prewritten)
 }
 
 // startRender renders rep as text and JSON but for their tails (the
@@ -797,18 +799,40 @@ type rendering struct {
 // goroutine of its own: a large report renders in half the time on two
 // cores, and while the run writes its baseline. Until finish, the caller
 // may set only rep's digests.
-func startRender(rep *report.Report) *rendering {
-	g := &rendering{rep: rep, out: &renderedReport{}, text: make(chan *report.Pending, 1), js: make(chan *report.Pending, 1)}
+//
+// With hist, the bodies go to the report history as soon as they are
+// rendered (History.Prewrite), and emitRendered saves the report there.
+func startRender(rep *report.Report, hist *report.History) *rendering {
+	g := &rendering{rep: rep, out: &renderedReport{hist: hist}, text: make(chan *report.Pending, 1), js: make(chan *report.Pending, 1),
+		bodies: make(chan struct{})}
 	// Room for what a change takes (measured: about 290 bytes), so that
 	// a large report is not copied at every doubling; JSONBody sizes
 	// its own.
 	g.out.text.Grow(4096 + 320*(len(rep.Changes)+len(rep.Problems)))
 	go func() {
 		rep.Prepare() // what both need, computed once
-		go func() { g.text <- report.TextBody(&g.out.text, rep) }()
-		g.js <- report.JSONBody(&g.out.js, rep)
+		text := make(chan *report.Pending, 1)
+		go func() { text <- report.TextBody(&g.out.text, rep) }()
+		js := report.JSONBody(&g.out.js, rep)
+		t := <-text
+		if hist != nil {
+			// Only appended to from here on (finish).
+			hist.Prewrite(string(rep.Kind), g.out.text.Bytes(), g.out.js.Bytes())
+		}
+		close(g.bodies)
+		g.text <- t
+		g.js <- js
 	}()
 	return g
+}
+
+// discard removes what the rendering prewrote to the history and the
+// report was not saved with (a run that fails before emitRendered).
+func (g *rendering) discard() {
+	if g.out.hist != nil {
+		<-g.bodies
+		g.out.hist.DiscardPrewrite()
+	}
 }
 
 // finish sets the report's end time and renders the tails.
@@ -841,7 +865,10 @@ func (r *integrityRun) emitRendered(kind string, rep *report.Report, out *render
 	}
 
 	o := r.pol.Options
-	hist := report.History{Dir: o.ReportDir}
+	hist := out.hist
+	if hist == nil {
+		hist = &report.History{Dir: o.ReportDir}
+	}
 	var keepErr error
 	if id, err := hist.Save(kind, text.Bytes(), js.Bytes()); err != nil {
 		// The report is printed and mailed all the same, saying that it

@@ -521,7 +521,8 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	r.addPosture(rep)
 	// The report renders while the new baseline is written and synced;
 	// its tail (the baselines' digests, the end time) comes last.
-	render := startRender(rep)
+	render := startRender(rep, &report.History{Dir: r.pol.Options.ReportDir})
+	defer render.discard() // a no-op once saved
 	startDigest()
 
 	if err := r.markPartial(r.start); err != nil {

@@ -59,7 +59,14 @@ func WriteTemp(dir, name string, r io.Reader, perm fs.FileMode) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	_, err = io.Copy(f, r)
+	return FinishTemp(f, r)
+}
+
+// FinishTemp completes a temporary file made by CreateTemp: it appends
+// what r holds, syncs and closes f, and returns its name; on error the
+// file is removed.
+func FinishTemp(f *os.File, r io.Reader) (string, error) {
+	_, err := io.Copy(f, r)
 	if err == nil {
 		err = f.Sync()
 	}

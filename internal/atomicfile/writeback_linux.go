@@ -1,4 +1,4 @@
-package db
+package atomicfile
 
 import (
 	"os"
@@ -6,9 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startWriteback asks the kernel to start writing f's dirty pages out
+// StartWriteback asks the kernel to start writing f's dirty pages out
 // without waiting for them. Only a hint: where it fails, the fsync that
 // follows writes them all the same.
-func startWriteback(f *os.File) {
+func StartWriteback(f *os.File) {
 	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 }
