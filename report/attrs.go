@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"opsagent/rules"
 	"opsagent/scanner"
@@ -222,11 +221,11 @@ func (r *Report) value(a rules.Attr, e *scanner.Entry) []string {
 	case rules.AttrGID:
 		return []string{strconv.FormatUint(uint64(e.GID), 10)}
 	case rules.AttrAtime:
-		return []string{r.timestamp(time.Unix(0, e.Atime))}
+		return []string{r.stamp(e.Atime)}
 	case rules.AttrMtime:
-		return []string{r.timestamp(time.Unix(0, e.Mtime))}
+		return []string{r.stamp(e.Mtime)}
 	case rules.AttrCtime:
-		return []string{r.timestamp(time.Unix(0, e.Ctime))}
+		return []string{r.stamp(e.Ctime)}
 	case rules.AttrInode:
 		return []string{strconv.FormatUint(e.Inode, 10)}
 	case rules.AttrNlink:

@@ -229,6 +229,27 @@ type prepared struct {
 	all     []scanner.Change // r.all()
 	details [][]detailLine   // detailLines of all[i] where a block shows it
 	ready   chan struct{}    // closed once details is complete
+	stamps  sync.Map         // Unix second → timestamp, for the details
+}
+
+// stamp is timestamp of the time ns nanoseconds after the epoch. While
+// the report is prepared the strings are kept by second: the entries of
+// one package upgrade share a few seconds.
+func (r *Report) stamp(ns int64) string {
+	p := r.prep
+	if p == nil {
+		return r.timestamp(time.Unix(0, ns))
+	}
+	sec := ns / 1e9
+	if ns%1e9 < 0 {
+		sec--
+	}
+	if s, ok := p.stamps.Load(sec); ok {
+		return s.(string)
+	}
+	s := r.timestamp(time.Unix(sec, 0))
+	p.stamps.Store(sec, s)
+	return s
 }
 
 // Prepare computes once what WriteText and WriteJSON (and TextBody and

@@ -305,3 +305,17 @@ func checkJSONString(t *testing.T, s string) {
 		t.Errorf("str(%q) = %s, want %s (plainJSON %v)", s, got.String(), w, plainJSON(s))
 	}
 }
+
+// TestStamp: the timestamps kept by second while a report is prepared are
+// those formatted each time, before and after the epoch.
+func TestStamp(t *testing.T) {
+	r := &Report{Location: time.FixedZone("x", -7*3600-30*60)}
+	r.Prepare()
+	for _, ns := range []int64{0, 1, 999_999_999, 1e9, -1, -999_999_999, -1e9, -1e9 - 1, 1_796_000_000_123_456_789, -9_000_000_000_000_000_000} {
+		for range 2 { // computed, then remembered
+			if got, want := r.stamp(ns), r.timestamp(time.Unix(0, ns)); got != want {
+				t.Errorf("stamp(%d) = %q, want %q", ns, got, want)
+			}
+		}
+	}
+}
