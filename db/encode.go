@@ -21,16 +21,7 @@ import (
 func dbKey(path string) []byte { return scanner.Key(path) }
 
 // appendKey appends dbKey(path) to dst.
-func appendKey(dst []byte, path string) []byte {
-	k0 := len(dst)
-	dst = append(dst, path...)
-	for i := k0; i < len(dst); i++ {
-		if dst[i] == '/' {
-			dst[i] = 0
-		}
-	}
-	return dst
-}
+func appendKey(dst []byte, path string) []byte { return scanner.AppendKey(dst, path) }
 
 // keyPath inverts dbKey.
 func keyPath(key []byte) string { return scanner.PathOfKey(key) }

@@ -4,14 +4,18 @@ package scanner
 // Byte order of keys is the scanner's emit order (depth-first pre-order,
 // children sorted bytewise), because a NUL sorts below every byte a file
 // name can hold: "/a/b" (key "\x00a\x00b") sorts before "/a!b".
-func Key(path string) []byte {
-	k := []byte(path)
-	for i, c := range k {
-		if c == '/' {
-			k[i] = 0
+func Key(path string) []byte { return AppendKey(make([]byte, 0, len(path)), path) }
+
+// AppendKey appends Key(path) to dst.
+func AppendKey(dst []byte, path string) []byte {
+	k0 := len(dst)
+	dst = append(dst, path...)
+	for i := k0; i < len(dst); i++ {
+		if dst[i] == '/' {
+			dst[i] = 0
 		}
 	}
-	return k
+	return dst
 }
 
 // PathOfKey is the inverse of Key.

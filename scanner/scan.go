@@ -37,6 +37,12 @@ type Child struct {
 	Ino  uint64         // d_ino; 0 when not known
 }
 
+// MaySkip says whether SameChildren may find c unchanged: not a
+// directory, and with its type and inode in the listing.
+func (c Child) MaySkip() bool {
+	return c.Type != rules.TypeDir && c.Type != rules.TypeUnknown && c.Ino != 0
+}
+
 // Options tune a Scan. The zero value scans "/" with GOMAXPROCS workers.
 type Options struct {
 	// Workers is the number of hashing goroutines; 0 or less means
@@ -73,8 +79,9 @@ type Options struct {
 	// for the entries other than directories whose listing gives the type
 	// and inode the caller's record of them holds: those are skipped as
 	// SameInode skips them, but before any path is made, the policy or
-	// Limit is asked, or SameInode is. same[i] is ignored for a directory
-	// and for an entry whose type or inode the listing does not give.
+	// Limit is asked, or SameInode is. same[i] is ignored where
+	// Child.MaySkip is false: for a directory, and for an entry whose type
+	// or inode the listing does not give.
 	// The slices are valid during the call only. agent update --packages
 	// uses it to pass over the tens of thousands of untouched names of a
 	// changed directory at the cost of a comparison each. It is called

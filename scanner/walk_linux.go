@@ -226,7 +226,7 @@ func (s *scan) markSame(path string, children []dirent) {
 	s.opts.SameChildren(path, kids, same)
 	for i := range children {
 		c := &children[i]
-		c.same = same[i] && c.typ != rules.TypeDir && c.typ != rules.TypeUnknown && c.ino != 0
+		c.same = same[i] && kids[i].MaySkip()
 	}
 	clear(kids) // let the names go
 }
@@ -320,28 +320,30 @@ func cmpDirent(a, b dirent) int { return strings.Compare(a.name, b.name) }
 // parseDirents).
 func countDirents(b []byte) int {
 	n := 0
-	for len(b) >= 19 {
-		reclen := int(b[16]) | int(b[17])<<8
-		if reclen < 19 || reclen > len(b) {
-			break
-		}
-		b = b[reclen:]
+	for rec, rest := nextDirent(b); rec != nil; rec, rest = nextDirent(rest) {
 		n++
 	}
 	return n
+}
+
+// nextDirent splits the first record off a getdents64 buffer; rec is nil
+// at the end of b or at a record that does not fit in it.
+func nextDirent(b []byte) (rec, rest []byte) {
+	if len(b) < 19 {
+		return nil, nil
+	}
+	reclen := int(b[16]) | int(b[17])<<8
+	if reclen < 19 || reclen > len(b) {
+		return nil, nil
+	}
+	return b[:reclen], b[reclen:]
 }
 
 // parseDirents appends the entries of a getdents64 buffer. Each record is
 // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type;
 // char d_name[]; } with d_name NUL-terminated and padded.
 func parseDirents(b []byte, out []dirent) []dirent {
-	for len(b) >= 19 {
-		reclen := int(b[16]) | int(b[17])<<8
-		if reclen < 19 || reclen > len(b) {
-			break
-		}
-		rec := b[:reclen]
-		b = b[reclen:]
+	for rec, rest := nextDirent(b); rec != nil; rec, rest = nextDirent(rest) {
 		nameb := rec[19:]
 		i := indexNUL(nameb)
 		if i < 0 {

@@ -790,8 +790,8 @@ func renderReport(rep *report.Report) *renderedReport {
 type rendering struct {
 	rep      *report.Report
 	out      *renderedReport
-	text, js chan *report.Pending
-	bodies   chan struct{} // closed once the bodies are rendered (and prewritten)
+	text, js *report.Pending // set once bodies is closed
+	bodies   chan struct{}   // closed once the bodies are rendered (and prewritten)
 }
 
 // startRender renders rep as text and JSON but for their tails (the
@@ -803,8 +803,7 @@ type rendering struct {
 // With hist, the bodies go to the report history as soon as they are
 // rendered (History.Prewrite), and emitRendered saves the report there.
 func startRender(rep *report.Report, hist *report.History) *rendering {
-	g := &rendering{rep: rep, out: &renderedReport{hist: hist}, text: make(chan *report.Pending, 1), js: make(chan *report.Pending, 1),
-		bodies: make(chan struct{})}
+	g := &rendering{rep: rep, out: &renderedReport{hist: hist}, bodies: make(chan struct{})}
 	// Room for what a change takes (measured: about 290 bytes), so that
 	// a large report is not copied at every doubling; JSONBody sizes
 	// its own.
@@ -813,15 +812,13 @@ func startRender(rep *report.Report, hist *report.History) *rendering {
 		rep.Prepare() // what both need, computed once
 		text := make(chan *report.Pending, 1)
 		go func() { text <- report.TextBody(&g.out.text, rep) }()
-		js := report.JSONBody(&g.out.js, rep)
-		t := <-text
+		g.js = report.JSONBody(&g.out.js, rep)
+		g.text = <-text
 		if hist != nil {
 			// Only appended to from here on (finish).
 			hist.Prewrite(string(rep.Kind), g.out.text.Bytes(), g.out.js.Bytes())
 		}
 		close(g.bodies)
-		g.text <- t
-		g.js <- js
 	}()
 	return g
 }
@@ -837,7 +834,8 @@ func (g *rendering) discard() {
 
 // finish sets the report's end time and renders the tails.
 func (g *rendering) finish() *renderedReport {
-	text, js := <-g.text, <-g.js
+	<-g.bodies
+	text, js := g.text, g.js
 	g.rep.End = time.Now()
 	g.out.err = errors.Join(text.Finish(), js.Finish())
 	return g.out

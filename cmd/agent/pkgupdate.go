@@ -119,7 +119,7 @@ func (s *pkgScope) sameChildren(dir string, children []scanner.Child, same []boo
 	st := ks.stats
 	n, j := 0, 0
 	for i, c := range children {
-		if c.Type == rules.TypeDir || c.Type == rules.TypeUnknown || c.Ino == 0 {
+		if !c.MaySkip() {
 			continue
 		}
 		for j < len(st) && st[j].Name < c.Name {
