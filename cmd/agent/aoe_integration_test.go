@@ -36,6 +36,16 @@ func (l *aoeLog) String() string {
 	return l.b.String()
 }
 
+// waitFor waits up to limit for the log to hold s.
+func (l *aoeLog) waitFor(s string, limit time.Duration) bool {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(l.String(), s) {
+			return true
+		}
+	}
+	return strings.Contains(l.String(), s)
+}
+
 // aoeRig is one run of the AoE integration test: the agent and its vblade
 // in namespace A on veth-a, the Go client in namespace B on veth-b.
 type aoeRig struct {
@@ -243,7 +253,9 @@ func TestAOEIntegration(t *testing.T) {
 			if cfg.Version != aoetest.Version || cfg.SectorCount == 0 {
 				t.Errorf("config %+v: want AoE version 1 and a sector count", cfg)
 			}
-			if !strings.Contains(r.log.String(), "started vblade for apollo (pid:") {
+			// The supervisor prints the line after vblade starts, so
+			// vblade may answer before it reaches the log.
+			if !r.log.waitFor("started vblade for apollo (pid:", 5*time.Second) {
 				t.Errorf("supervisor did not log the start line:\n%s", r.log)
 			}
 		}},
