@@ -256,8 +256,12 @@ func (r *Report) stamp(ns int64) string {
 // JSONBody) would each compute for r: the changes in path order, and, on
 // every CPU while rendering starts, the detail lines of each one shown in
 // a block. Rendering afterwards gives the same bytes in less time; r's
-// changes, level and attribute options must not change after it.
+// changes, level and attribute options must not change after it. It
+// returns at once, and a second call does nothing.
 func (r *Report) Prepare() {
+	if r.prep != nil {
+		return
+	}
 	p := &prepared{all: r.all(), ready: make(chan struct{})}
 	p.details = make([][]detailLine, len(p.all))
 	r.prep = p

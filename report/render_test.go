@@ -87,9 +87,18 @@ func TestGolden(t *testing.T) {
 			golden(t, tc.name+".json", js.Bytes())
 
 			// Rendered in two steps with the tail's fields learnt in
-			// between (Pending), from a prepared report: the same bytes.
+			// between (Pending), from a report prepared before its
+			// provenance was known (as addChanges does) and prepared
+			// again by the rendering: the same bytes.
 			p := *r
+			p.Provenance = nil
 			p.Prepare()
+			prep := p.prep
+			p.Provenance = r.Provenance
+			p.Prepare()
+			if p.prep != prep {
+				t.Error("a second Prepare replaced the first one's work")
+			}
 			p.End, p.BaselineDigest, p.NewBaselineDigest = time.Time{}, [32]byte{}, [32]byte{}
 			var txt2, js2 bytes.Buffer
 			pt, pj := TextBody(&txt2, &p), JSONBody(&js2, &p)

@@ -588,6 +588,8 @@ func (r *integrityRun) diff(old, cur *db.Baseline, rep *report.Report, live bool
 
 // addChanges fills rep with the changes of the differing pairs (see
 // scanner.Changes) and classifies them against the package runs since.
+// The report's detail lines are prepared (report.Prepare) while the
+// changes are classified: they depend on the changes alone.
 func (r *integrityRun) addChanges(rep *report.Report, pairs []scanner.Pair, since time.Time, live bool) {
 	for _, ch := range scanner.Changes(pairs, r.pol.Options.ReportIgnoreChangedAttrs) {
 		switch ch.Kind {
@@ -601,6 +603,7 @@ func (r *integrityRun) addChanges(rep *report.Report, pairs []scanner.Pair, sinc
 		rep.Changes = append(rep.Changes, ch)
 	}
 	if len(rep.Changes) > 0 {
+		rep.Prepare()
 		r.classify(rep, since, live)
 	}
 }
