@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -50,6 +51,18 @@ func rowTable(rows []*row) table {
 	return t
 }
 
+// measuredText is v with two decimals, or as many more (up to six) as
+// it takes to tell it from the threshold max: 0.052 against 0.05 is not
+// shown as "0.05" beside a FAIL.
+func measuredText(v, max float64) string {
+	for d := 2; ; d++ {
+		s := strconv.FormatFloat(v, 'f', d, 64)
+		if d == 6 || v == max || s != strconv.FormatFloat(max, 'f', d, 64) {
+			return s
+		}
+	}
+}
+
 // checkTable renders acceptance checks with their threshold and verdict.
 func checkTable(checks []check) table {
 	t := table{Head: []string{"criterion", "measured", "threshold", "result"}}
@@ -58,7 +71,7 @@ func checkTable(checks []check) table {
 		if math.IsNaN(c.Value) {
 			verdict = "FAIL (" + c.Missing + ")"
 		} else {
-			val = fmt.Sprintf("%.2f", c.Value)
+			val = measuredText(c.Value, c.Max)
 			if c.Unit != "" {
 				val += " " + c.Unit
 			}
