@@ -257,7 +257,8 @@ func (r *Report) stamp(ns int64) string {
 // every CPU while rendering starts, the detail lines of each one shown in
 // a block. Rendering afterwards gives the same bytes in less time; r's
 // changes, level and attribute options must not change after it. It
-// returns at once, and a second call does nothing.
+// returns once the changes are in order (the detail lines follow on
+// their own goroutines), and a second call does nothing.
 func (r *Report) Prepare() {
 	if r.prep != nil {
 		return

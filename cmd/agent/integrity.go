@@ -812,7 +812,7 @@ func startRender(rep *report.Report, hist *report.History) *rendering {
 	// its own.
 	g.out.text.Grow(4096 + 320*(len(rep.Changes)+len(rep.Problems)))
 	go func() {
-		rep.Prepare() // what both need, computed once
+		rep.Prepare() // what both need, computed once (addChanges has begun it where there are changes)
 		text := make(chan *report.Pending, 1)
 		go func() { text <- report.TextBody(&g.out.text, rep) }()
 		g.js = report.JSONBody(&g.out.js, rep)
