@@ -54,7 +54,7 @@ func isControl(c byte) bool { return c < 0x20 || c == 0x7f }
 // it. A path without backslashes that is valid UTF-8 is unchanged, which is
 // what aide itself prints.
 func EscapeJSONPath(p string) string {
-	if utf8.ValidString(p) && !strings.Contains(p, `\`) {
+	if asciiNoBackslash(p) || utf8.ValidString(p) && !strings.Contains(p, `\`) {
 		return p
 	}
 	const hex = "0123456789abcdef"
@@ -124,4 +124,29 @@ func unhex(c byte) (byte, bool) {
 		return c - 'A' + 10, true
 	}
 	return 0, false
+}
+
+// asciiNoBackslash reports whether p is ASCII without a backslash (the
+// common path, which EscapeJSONPath returns as it is), eight bytes at a
+// time.
+func asciiNoBackslash(p string) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(p); i += 8 {
+		w := uint64(p[i]) | uint64(p[i+1])<<8 | uint64(p[i+2])<<16 | uint64(p[i+3])<<24 |
+			uint64(p[i+4])<<32 | uint64(p[i+5])<<40 | uint64(p[i+6])<<48 | uint64(p[i+7])<<56
+		x := w ^ '\\'*ones
+		if w&highs != 0 || (x-ones)&^x&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(p); i++ {
+		if p[i] >= utf8.RuneSelf || p[i] == '\\' {
+			return false
+		}
+	}
+	return true
 }

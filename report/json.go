@@ -65,11 +65,19 @@ type jsonWriter struct {
 
 // newline starts a line indented to the current depth.
 func (j *jsonWriter) newline() {
+	if n := 1 + 2*len(j.comma); n <= len(indents) {
+		j.b.WriteString(indents[:n])
+		return
+	}
 	j.b.WriteByte('\n')
 	for range j.comma {
 		j.b.WriteString("  ")
 	}
 }
+
+// indents is a newline and the indentation of the deepest lines but
+// few, cut to a line's depth by newline.
+var indents = "\n" + strings.Repeat("  ", 16)
 
 func (j *jsonWriter) open(c byte) {
 	j.b.WriteByte(c)
@@ -129,7 +137,17 @@ func (j *jsonWriter) str(s string) {
 // paragraph separators it always escapes (the provenance reasons hold
 // arrows: "upgraded 1.0 → 1.1").
 func plainJSON(s string) bool {
-	for i := 0; i < len(s); {
+	i := 0
+	// Eight bytes at a time while they are printable ASCII other than
+	// the quote and the backslash (most paths and values).
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if !plainASCII8(w) {
+			break
+		}
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 || c == '"' || c == '\\' {
@@ -145,6 +163,19 @@ func plainJSON(s string) bool {
 		i += size
 	}
 	return true
+}
+
+// plainASCII8 reports whether none of the eight bytes of w is a control
+// character, a quote, a backslash or a byte of 0x80 and above: for each
+// byte, hasZero tests (b ^ c) == 0 for the quote and the backslash, and b
+// - 0x20 borrows for the control characters.
+func plainASCII8(w uint64) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	hasZero := func(x uint64) uint64 { return (x - ones) & ^x & highs }
+	return (w|(w-0x20*ones))&highs == 0 && hasZero(w^('"'*ones))|hasZero(w^('\\'*ones)) == 0
 }
 
 func (j *jsonWriter) kv(k, v string) { j.key(k); j.str(v) }

@@ -212,11 +212,21 @@ func (j *jsonWriter) provenance() {
 	}
 	j.key("paths")
 	j.open('{')
+	// Bytewise order: that of the changes (all) when they are the paths,
+	// as they are after a check or update; sorted otherwise.
 	paths := make([]string, 0, len(p.ByPath))
-	for path := range p.ByPath {
-		paths = append(paths, path)
+	for _, c := range j.r.all() {
+		if _, ok := p.ByPath[c.Path]; ok && (len(paths) == 0 || paths[len(paths)-1] != c.Path) {
+			paths = append(paths, c.Path)
+		}
 	}
-	sort.Strings(paths)
+	if len(paths) != len(p.ByPath) {
+		paths = paths[:0]
+		for path := range p.ByPath {
+			paths = append(paths, path)
+		}
+		sort.Strings(paths)
+	}
 	for _, path := range paths {
 		v := p.ByPath[path]
 		j.key(EscapeJSONPath(path))

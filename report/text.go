@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"opsagent/rules"
 	"opsagent/scanner"
@@ -50,6 +51,18 @@ type textWriter struct {
 
 func (t *textWriter) printf(format string, args ...any) { fmt.Fprintf(t.w, format, args...) }
 func (t *textWriter) line(s string)                     { t.w.WriteString(s); t.w.WriteByte('\n') }
+
+// spaces pads the columns of detail lines.
+var spaces = strings.Repeat(" ", column)
+
+// pad writes s left-aligned in width columns, as fmt's %-*s does (which
+// counts runes, not bytes).
+func (t *textWriter) pad(s string, width int) {
+	t.w.WriteString(s)
+	for n := width - utf8.RuneCountInString(s); n > 0; n -= len(spaces) {
+		t.w.WriteString(spaces[:min(n, len(spaces))])
+	}
+}
 
 func (t *textWriter) report() {
 	t.body()
@@ -170,7 +183,9 @@ func (t *textWriter) lists() {
 		}
 		t.section(s.title)
 		for _, c := range cs {
-			t.printf("%s: %s\n", ChangeString(c, t.r.IgnoreChanged), EscapePath(c.Path))
+			t.w.WriteString(ChangeString(c, t.r.IgnoreChanged))
+			t.w.WriteString(": ")
+			t.line(EscapePath(c.Path))
 		}
 		t.line("")
 	}
@@ -187,7 +202,9 @@ func (t *textWriter) details() {
 		if e == nil {
 			e = c.Old
 		}
-		t.printf("%s: %s\n", typeName(entryType(e)), EscapePath(c.Path))
+		t.w.WriteString(typeName(entryType(e)))
+		t.w.WriteString(": ")
+		t.line(EscapePath(c.Path))
 		for _, d := range r.detailsAt(i, c) {
 			t.detail(d)
 		}
@@ -250,6 +267,18 @@ func (r *Report) detailLines(c scanner.Change) []detailLine {
 
 // wrap escapes each line and cuts it into column-wide pieces.
 func wrap(lines []string) []string {
+	// Most values are one short line with nothing to escape: returned as
+	// they are, without a copy.
+	short := true
+	for _, l := range lines {
+		if len(l) > column || EscapePath(l) != l {
+			short = false
+			break
+		}
+	}
+	if short {
+		return lines
+	}
 	var out []string
 	for _, l := range lines {
 		l = EscapePath(l)
@@ -271,7 +300,9 @@ func (t *textWriter) detail(d detailLine) {
 	rows := max(len(left), len(right))
 	for i := 0; i < rows; i++ {
 		if i == 0 {
-			t.printf(" %-10s: ", d.attr.name)
+			t.w.WriteByte(' ')
+			t.pad(d.attr.name, 10)
+			t.w.WriteString(": ")
 		} else {
 			t.w.WriteString("             ")
 		}
@@ -286,9 +317,13 @@ func (t *textWriter) detail(d detailLine) {
 		case d.new == nil:
 			t.line(l)
 		case d.old == nil:
-			t.printf("%-*s   %s\n", column, "", r)
+			t.pad("", column)
+			t.w.WriteString("   ")
+			t.line(r)
 		default:
-			t.printf("%-*s | %s\n", column, l, r)
+			t.pad(l, column)
+			t.w.WriteString(" | ")
+			t.line(r)
 		}
 	}
 }
