@@ -455,6 +455,16 @@ func (r *integrityRun) scanDigest() string {
 	return hex.EncodeToString(d[:])
 }
 
+// baselineScanIs reports whether the record of the last full read says
+// that the baseline created at created was recorded with the current
+// scan config (rules.Policy.ScanDigest): options that do not change what
+// a scan records (package_check, mail, schedules, report layout) may
+// differ from that baseline's.
+func (r *integrityRun) baselineScanIs(created time.Time) bool {
+	fc, ok := r.lastFullCheck()
+	return ok && fc.BaselineScan != "" && fc.BaselineCreated.Equal(created) && fc.BaselineScan == r.scanDigest()
+}
+
 // lastFullCheck reads the record of the last full read of the tree (or of
 // a partial update since); ok is false when there is none (or it cannot be
 // read: then it is no anchor).

@@ -381,9 +381,11 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	amendDone := make(chan amended, 1)
 	// The entries kept unread were recorded under the baseline's rules:
 	// after a rules edit the new baseline is a mix, which its zero rules
-	// digest says (db.Meta).
+	// digest says (db.Meta). An edit of options that do not change what a
+	// scan records (package_check, mail) is none: the record of the last
+	// full read says which scan config the baseline was recorded with.
 	meta := r.meta("update")
-	sameRules := old.Meta().RulesDigest == meta.RulesDigest
+	sameRules := old.Meta().RulesDigest == meta.RulesDigest || r.baselineScanIs(old.Meta().Created)
 	if !sameRules {
 		meta.RulesDigest = [32]byte{}
 	}

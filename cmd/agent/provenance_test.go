@@ -616,13 +616,16 @@ func TestProvenanceUntouchedPackage(t *testing.T) {
 // when an update --packages in between wrote the new rules' digest into a
 // baseline that still holds the file, the file reads as a full update
 // reads it (gone from the selection: reported removed); with the rules
-// unchanged it is not looked at.
+// unchanged it is not looked at, also after an edit of options that do
+// not change what a scan records (the baseline then takes the new config's
+// digest, not the zero one of a mix).
 func TestUpdatePackagesRulesChanged(t *testing.T) {
 	// between: an update --packages after the edit, of a run that does
 	// not touch /usr/bin, so that the baseline records the new rules
-	// while it still holds the deselected file.
-	for _, c := range []struct{ edit, between bool }{{false, false}, {true, false}, {true, true}} {
-		t.Run(fmt.Sprintf("edited=%v,between=%v", c.edit, c.between), func(t *testing.T) {
+	// while it still holds the deselected file. options: an edit of
+	// mail_on only.
+	for _, c := range []struct{ edit, between, options bool }{{false, false, false}, {true, false, false}, {true, true, false}, {false, false, true}, {false, true, true}} {
+		t.Run(fmt.Sprintf("edited=%v,between=%v,options=%v", c.edit, c.between, c.options), func(t *testing.T) {
 			edit := c.edit
 			f := newPkgFixture(t)
 			local := filepath.Join(f.h.Root, "usr/bin/local-tool")
@@ -638,6 +641,15 @@ func TestUpdatePackagesRulesChanged(t *testing.T) {
 					t.Fatal(err)
 				}
 				if err := os.WriteFile(f.conf, append(conf, "!/usr/bin/local-tool$\n"...), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.options {
+				conf, err := os.ReadFile(f.conf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(f.conf, append(conf, "mail_on=changes\n"...), 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}
