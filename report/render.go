@@ -203,9 +203,19 @@ func (r *Report) outline() string {
 // sorted returns the changes of kind k sorted by path bytes.
 func (r *Report) sorted(k scanner.ChangeKind) []scanner.Change {
 	// Filtered from the stable sort of all: the order a stable sort of
-	// the kind alone gives.
-	var out []scanner.Change
-	for _, c := range r.all() {
+	// the kind alone gives. The caller must not modify it (it is all
+	// when every change is of kind k).
+	all, n := r.all(), 0
+	for _, c := range all {
+		if c.Kind == k {
+			n++
+		}
+	}
+	if n == len(all) {
+		return all
+	}
+	out := make([]scanner.Change, 0, n)
+	for _, c := range all {
 		if c.Kind == k {
 			out = append(out, c)
 		}

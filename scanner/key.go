@@ -1,5 +1,10 @@
 package scanner
 
+import (
+	"bytes"
+	"strings"
+)
+
 // Key returns the database key of path: path with every '/' mapped to 0x00.
 // Byte order of keys is the scanner's emit order (depth-first pre-order,
 // children sorted bytewise), because a NUL sorts below every byte a file
@@ -20,14 +25,19 @@ func AppendKey(dst []byte, path string) []byte {
 
 // PathOfKey is the inverse of Key.
 func PathOfKey(key []byte) string {
-	p := make([]byte, len(key))
-	for i, c := range key {
-		if c == 0 {
-			c = '/'
+	// One allocation, of the string itself.
+	var b strings.Builder
+	b.Grow(len(key))
+	for {
+		i := bytes.IndexByte(key, 0)
+		if i < 0 {
+			b.Write(key)
+			return b.String()
 		}
-		p[i] = c
+		b.Write(key[:i])
+		b.WriteByte('/')
+		key = key[i+1:]
 	}
-	return string(p)
 }
 
 // KeyLess reports whether path a sorts before path b in key order (see Key)
