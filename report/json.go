@@ -75,8 +75,9 @@ func (j *jsonWriter) newline() {
 	}
 }
 
-// indents is a newline and the indentation of the deepest lines but
-// few, cut to a line's depth by newline.
+// indents is a newline and 16 levels of indentation, which newline cuts
+// to a line's depth (a deeper line, which no report has, is indented
+// piece by piece).
 var indents = "\n" + strings.Repeat("  ", 16)
 
 func (j *jsonWriter) open(c byte) {
