@@ -1,6 +1,7 @@
 package pkgdb
 
 import (
+	"bytes"
 	"os"
 	"runtime"
 	"testing"
@@ -28,4 +29,20 @@ func BenchmarkOpenDpkg(b *testing.B) {
 	b.ReportMetric(float64(len(d.paths)), "paths")
 	b.ReportMetric(float64(len(d.pkgs)), "pkgs")
 	runtime.KeepAlive(d)
+}
+
+// BenchmarkParseDpkgStatus parses this machine's dpkg status file (read
+// once), which every check with package_check reads whole.
+func BenchmarkParseDpkgStatus(b *testing.B) {
+	data, err := os.ReadFile("/var/lib/dpkg/status")
+	if err != nil {
+		b.Skip("no dpkg status file on this host:", err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseDpkgStatus(bytes.NewReader(data), "status"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"opsagent/internal/lineerr"
 )
@@ -34,12 +35,18 @@ func dpkgErr(name string, n int, format string, args ...any) error {
 // 1-based number. A read error or an over-long line is an error at the
 // line where it happened.
 func dpkgLines(r io.Reader, name string, fn func(n int, line string) error) error {
+	return dpkgByteLines(r, name, func(n int, line []byte) error { return fn(n, string(line)) })
+}
+
+// dpkgByteLines is dpkgLines with each line as bytes, valid until fn
+// returns.
+func dpkgByteLines(r io.Reader, name string, fn func(n int, line []byte) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4<<10), maxDpkgLine)
 	n := 0
 	for sc.Scan() {
 		n++
-		if err := fn(n, sc.Text()); err != nil {
+		if err := fn(n, sc.Bytes()); err != nil {
 			return err
 		}
 	}
@@ -111,9 +118,9 @@ func ParseDpkgStatus(r io.Reader, name string) ([]DpkgStatus, error) {
 	var (
 		out   []DpkgStatus
 		cur   DpkgStatus
-		in    bool            // inside a paragraph
-		field string          // current field, lower case, for continuations
-		seen  map[string]bool // fields of the current paragraph
+		in    bool // inside a paragraph
+		conff bool // the current field is Conffiles, for continuations
+		seen  statusFields
 		keys  = map[string]int{}
 	)
 	end := func() error {
@@ -131,63 +138,68 @@ func ParseDpkgStatus(r io.Reader, name string) ([]DpkgStatus, error) {
 		out = append(out, cur)
 		return nil
 	}
-	err := dpkgLines(r, name, func(n int, line string) error {
-		if strings.TrimSpace(line) == "" {
+	// Lines are looked at as bytes: only the values kept become strings
+	// (the descriptions, most of the file, are skipped unread).
+	err := dpkgByteLines(r, name, func(n int, line []byte) error {
+		if len(bytes.TrimSpace(line)) == 0 {
 			return end()
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if !in || field == "" {
+			if !in {
 				return dpkgErr(name, n, "continuation line outside a field")
 			}
-			if field != "conffiles" {
+			if !conff {
 				return nil
 			}
-			c, err := parseDpkgConffile(strings.TrimSpace(line))
+			c, err := parseDpkgConffile(string(bytes.TrimSpace(line)))
 			if err != nil {
 				return dpkgErr(name, n, "conffile: %v", err)
 			}
 			cur.Conffiles = append(cur.Conffiles, c)
 			return nil
 		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return dpkgErr(name, n, "not a field: %q", clip(line))
+		k, vb, ok := bytes.Cut(line, []byte(":"))
+		if !ok || len(k) == 0 || bytes.ContainsAny(k, " \t") {
+			return dpkgErr(name, n, "not a field: %q", clip(string(line)))
 		}
 		if !in {
 			in = true
 			cur = DpkgStatus{Line: n}
-			seen = map[string]bool{}
+			seen.reset()
 		}
-		field = strings.ToLower(k)
-		if seen[field] {
+		var buf [32]byte
+		field := lowerField(buf[:0], k)
+		if !seen.add(field) {
 			return dpkgErr(name, n, "field %s repeated", k)
 		}
-		seen[field] = true
-		v = strings.TrimSpace(v)
-		switch field {
+		vb = bytes.TrimSpace(vb)
+		conff = false
+		switch string(field) {
 		case "package":
+			v := string(vb)
 			if !validDpkgName(v) {
 				return dpkgErr(name, n, "invalid package name %q", clip(v))
 			}
 			cur.Package = v
 		case "architecture":
-			if strings.ContainsAny(v, " \t:/") {
-				return dpkgErr(name, n, "invalid architecture %q", clip(v))
+			if bytes.ContainsAny(vb, " \t:/") {
+				return dpkgErr(name, n, "invalid architecture %q", clip(string(vb)))
 			}
-			cur.Arch = v
+			cur.Arch = string(vb)
 		case "multi-arch":
-			cur.MultiArch = v
+			cur.MultiArch = string(vb)
 		case "version":
-			cur.Version = v
+			cur.Version = string(vb)
 		case "status":
-			if len(strings.Fields(v)) != 3 {
-				return dpkgErr(name, n, "status %q is not three words", clip(v))
+			if len(bytes.Fields(vb)) != 3 {
+				return dpkgErr(name, n, "status %q is not three words", clip(string(vb)))
 			}
-			cur.Status = v
+			cur.Status = string(vb)
 		case "conffiles":
-			if v != "" {
+			if len(vb) != 0 {
 				return dpkgErr(name, n, "conffiles value on the field line")
 			}
+			conff = true
 		}
 		return nil
 	})
@@ -198,6 +210,46 @@ func ParseDpkgStatus(r io.Reader, name string) ([]DpkgStatus, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// lowerField appends the field name k in lower case to dst (as
+// strings.ToLower would write it).
+func lowerField(dst, k []byte) []byte {
+	for _, c := range k {
+		if c >= utf8.RuneSelf {
+			return append(dst, strings.ToLower(string(k))...)
+		}
+	}
+	for _, c := range k {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// statusFields are the field names (lower case) of one paragraph, kept in
+// one buffer that the next paragraph reuses.
+type statusFields struct {
+	names []byte
+	ends  []int
+}
+
+func (f *statusFields) reset() { f.names, f.ends = f.names[:0], f.ends[:0] }
+
+// add records name and reports whether it is new in the paragraph.
+func (f *statusFields) add(name []byte) bool {
+	start := 0
+	for _, end := range f.ends {
+		if bytes.Equal(f.names[start:end], name) {
+			return false
+		}
+		start = end
+	}
+	f.names = append(f.names, name...)
+	f.ends = append(f.ends, len(f.names))
+	return true
 }
 
 // parseDpkgConffile parses "/etc/x 0123...ef [obsolete] [remove-on-upgrade]"
