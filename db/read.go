@@ -230,12 +230,14 @@ func (b *Baseline) GetAll(paths []string) ([]*scanner.Entry, error) {
 		return out, nil
 	}
 	err := b.viewEntries(func(c *bolt.Cursor) error {
+		var key, at, atV []byte // at: the key the cursor is on, nil before the first
 		for i, p := range paths {
 			if checkKeyable(p) != nil {
 				continue
 			}
-			key := dbKey(p)
-			k, v := c.Seek(key)
+			key = appendKey(key[:0], p)
+			k, v := seekFrom(c, key, at, atV)
+			at, atV = k, v
 			if k == nil || !bytes.Equal(k, key) {
 				continue
 			}
@@ -251,6 +253,29 @@ func (b *Baseline) GetAll(paths []string) ([]*scanner.Entry, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// seekFrom is c.Seek(key) for a cursor on the key at, whose value is atV
+// (at nil: on none): paths asked in key order, as a scan emits them, are
+// often at or a few keys after the one before, which stepping reaches
+// without a search from the root.
+func seekFrom(c *bolt.Cursor, key, at, atV []byte) ([]byte, []byte) {
+	if at == nil {
+		return c.Seek(key)
+	}
+	switch cmp := bytes.Compare(key, at); {
+	case cmp == 0:
+		return at, atV
+	case cmp < 0:
+		return c.Seek(key)
+	}
+	for range 4 {
+		k, v := c.Next()
+		if k == nil || bytes.Compare(k, key) >= 0 {
+			return k, v
+		}
+	}
+	return c.Seek(key)
 }
 
 // Each calls fn for every entry in key order (the scanner's emit order).

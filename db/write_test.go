@@ -108,6 +108,29 @@ func TestWriteRead(t *testing.T) {
 			t.Errorf("GetAll(%q) = %+v, want nil", paths[len(found)+i], e)
 		}
 	}
+	// In key order, with neighbours, gaps, repeats and a step back: what
+	// Get gives, path by path.
+	var mixed []string
+	for _, i := range []int{0, 1, 2, 4, 4, 9, 10, 3, 500, 501, 503, len(entries) - 2, len(entries) - 1} {
+		mixed = append(mixed, entries[i].Path)
+		mixed = append(mixed, entries[i].Path+"\xff") // absent, just after it
+	}
+	mixed = append(mixed, "/zzz-after-everything", entries[7].Path)
+	all, err = b.GetAll(mixed)
+	if err != nil || len(all) != len(mixed) {
+		t.Fatalf("GetAll = %d entries, %v; want %d", len(all), err, len(mixed))
+	}
+	for i, p := range mixed {
+		want, err := b.Get(p)
+		if errors.Is(err, ErrNotFound) {
+			want = nil
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if (want == nil) != (all[i] == nil) || want != nil && sameEntries([]*scanner.Entry{all[i]}, []*scanner.Entry{want}) != nil {
+			t.Errorf("GetAll(%q) = %+v, Get = %+v", p, all[i], want)
+		}
+	}
 	if ents, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*")); len(ents) != 0 {
 		t.Errorf("temporary files left: %q", ents)
 	}
