@@ -139,7 +139,7 @@ func ParseDpkgStatus(r io.Reader, name string) ([]DpkgStatus, error) {
 		return nil
 	}
 	// Lines are looked at as bytes: only the values kept become strings
-	// (the descriptions, most of the file, are skipped unread).
+	// (the descriptions, most of the file, are skipped without a copy).
 	err := dpkgByteLines(r, name, func(n int, line []byte) error {
 		if len(bytes.TrimSpace(line)) == 0 {
 			return end()
