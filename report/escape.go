@@ -130,16 +130,9 @@ func unhex(c byte) (byte, bool) {
 // common path, which EscapeJSONPath returns as it is), eight bytes at a
 // time.
 func asciiNoBackslash(p string) bool {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-	)
 	i := 0
 	for ; i+8 <= len(p); i += 8 {
-		w := uint64(p[i]) | uint64(p[i+1])<<8 | uint64(p[i+2])<<16 | uint64(p[i+3])<<24 |
-			uint64(p[i+4])<<32 | uint64(p[i+5])<<40 | uint64(p[i+6])<<48 | uint64(p[i+7])<<56
-		x := w ^ '\\'*ones
-		if w&highs != 0 || (x-ones)&^x&highs != 0 {
+		if w := load8(p[i:]); w&highBits != 0 || hasByte(w, '\\') {
 			return false
 		}
 	}
@@ -149,4 +142,24 @@ func asciiNoBackslash(p string) bool {
 		}
 	}
 	return true
+}
+
+// The eight-bytes-at-a-time scans of EscapeJSONPath and plainJSON: a
+// string's bytes as one little-endian word, each byte's lowest and
+// highest bit.
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// load8 is the first eight bytes of s (at least eight) as one word.
+func load8(s string) uint64 {
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// hasByte reports whether one of the eight bytes of w is c.
+func hasByte(w uint64, c byte) bool {
+	x := w ^ uint64(c)*lowBits
+	return (x-lowBits)&^x&highBits != 0
 }

@@ -141,12 +141,8 @@ func plainJSON(s string) bool {
 	i := 0
 	// Eight bytes at a time while they are printable ASCII other than
 	// the quote and the backslash (most paths and values).
-	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if !plainASCII8(w) {
-			break
-		}
+	for i+8 <= len(s) && plainASCII8(load8(s[i:])) {
+		i += 8
 	}
 	for i < len(s) {
 		c := s[i]
@@ -167,16 +163,10 @@ func plainJSON(s string) bool {
 }
 
 // plainASCII8 reports whether none of the eight bytes of w is a control
-// character, a quote, a backslash or a byte of 0x80 and above: for each
-// byte, hasZero tests (b ^ c) == 0 for the quote and the backslash, and b
-// - 0x20 borrows for the control characters.
+// character, a quote, a backslash or a byte of 0x80 and above (b - 0x20
+// borrows into the high bit for the control characters).
 func plainASCII8(w uint64) bool {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-	)
-	hasZero := func(x uint64) uint64 { return (x - ones) & ^x & highs }
-	return (w|(w-0x20*ones))&highs == 0 && hasZero(w^('"'*ones))|hasZero(w^('\\'*ones)) == 0
+	return (w|(w-0x20*lowBits))&highBits == 0 && !hasByte(w, '"') && !hasByte(w, '\\')
 }
 
 func (j *jsonWriter) kv(k, v string) { j.key(k); j.str(v) }
