@@ -455,14 +455,17 @@ func (r *integrityRun) scanDigest() string {
 	return hex.EncodeToString(d[:])
 }
 
-// baselineScanIs reports whether the record of the last full read says
-// that the baseline created at created was recorded with the current
-// scan config (rules.Policy.ScanDigest): options that do not change what
-// a scan records (package_check, mail, schedules, report layout) may
-// differ from that baseline's.
-func (r *integrityRun) baselineScanIs(created time.Time) bool {
-	fc, ok := r.lastFullCheck()
-	return ok && fc.BaselineScan != "" && fc.BaselineCreated.Equal(created) && fc.BaselineScan == r.scanDigest()
+// recordedWithScan reports whether the baseline with meta m was recorded
+// with the current scan config (rules.Policy.ScanDigest). The record of the
+// last full read fc (when haveFC) says so when it describes that baseline:
+// options that do not change what a scan records (package_check, mail,
+// schedules, report layout) may have changed since. Otherwise the whole
+// config must be the one the baseline records.
+func (r *integrityRun) recordedWithScan(m db.Meta, fc fullCheck, haveFC bool) bool {
+	if haveFC && fc.BaselineCreated.Equal(m.Created) && fc.BaselineScan != "" {
+		return fc.BaselineScan == r.scanDigest()
+	}
+	return m.RulesDigest == r.pol.Digest
 }
 
 // lastFullCheck reads the record of the last full read of the tree (or of

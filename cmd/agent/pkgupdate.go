@@ -385,7 +385,8 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	// scan records (package_check, mail) is none: the record of the last
 	// full read says which scan config the baseline was recorded with.
 	meta := r.meta("update")
-	sameRules := old.Meta().RulesDigest == meta.RulesDigest || r.baselineScanIs(old.Meta().Created)
+	fc, haveFC := r.lastFullCheck()
+	sameRules := r.recordedWithScan(old.Meta(), fc, haveFC)
 	if !sameRules {
 		meta.RulesDigest = [32]byte{}
 	}

@@ -565,14 +565,8 @@ func (r *integrityRun) journalAnchor(base *db.Baseline, st db.JournalState) (anc
 	}
 	m := base.Meta()
 	fc, haveFC := r.lastFullCheck()
-	// Options that do not change what a scan records (mail, schedules,
-	// report layout) may have changed since the baseline.
 	scan := r.scanDigest()
-	sameScan := m.RulesDigest == r.pol.Digest
-	if haveFC && fc.BaselineCreated.Equal(m.Created) && fc.BaselineScan != "" {
-		sameScan = fc.BaselineScan == scan
-	}
-	if !sameScan {
+	if !r.recordedWithScan(m, fc, haveFC) {
 		return anchor{}, "the rules changed since the baseline was written"
 	}
 	// A full read is on record when the record has one (a record may hold
