@@ -165,7 +165,7 @@ func NewMessage(cfg MailConfig, subject string, body []byte, attachName string, 
 		tos = append(tos, a.String())
 	}
 	writeHeader(&b, "To", strings.Join(tos, ", "))
-	writeHeader(&b, "Subject", mime.QEncoding.Encode("utf-8", EscapePath(subject)))
+	writeHeader(&b, "Subject", subjectValue(subject))
 	writeHeader(&b, "Message-ID", "<"+hex.EncodeToString(id[:])+"@"+host+">")
 	writeHeader(&b, "MIME-Version", "1.0")
 	writeHeader(&b, "Auto-Submitted", "auto-generated")
@@ -233,6 +233,9 @@ func (cfg MailConfig) addresses() (*mail.Address, []*mail.Address, error) {
 		fromText = "agent@" + mailHost(cfg.Host)
 	}
 	from, err := mail.ParseAddress(fromText)
+	if err == nil {
+		err = fitsHeader(from)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: mail_from %q: %v", ErrAddress, fromText, err)
 	}
@@ -243,6 +246,9 @@ func (cfg MailConfig) addresses() (*mail.Address, []*mail.Address, error) {
 			continue
 		}
 		a, err := mail.ParseAddress(t)
+		if err == nil {
+			err = fitsHeader(a)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: mail_to %q: %v", ErrAddress, t, err)
 		}
@@ -252,6 +258,19 @@ func (cfg MailConfig) addresses() (*mail.Address, []*mail.Address, error) {
 		return nil, nil, ErrNoRecipients
 	}
 	return from, to, nil
+}
+
+// fitsHeader returns an error when a word of a's header form is too long
+// for a header line: such a header cannot be folded, and a line of more
+// than 998 bytes breaks the message.
+func fitsHeader(a *mail.Address) error {
+	const room = maxLine - len("From: ") - len(",")
+	for w := range strings.SplitSeq(a.String(), " ") {
+		if len(w) > room {
+			return fmt.Errorf("a word of %d bytes is longer than a mail header line allows", len(w))
+		}
+	}
+	return nil
 }
 
 // mailHost returns h when it is a usable domain for Message-ID and the
@@ -268,6 +287,84 @@ func mailHost(h string) string {
 		}
 	}
 	return h
+}
+
+// subjectValue returns the Subject header's value: subject with control
+// characters escaped (EscapePath), Q-encoded (RFC 2047) when it is not
+// plain ASCII. A header word cannot be folded, so when a word would not fit
+// on one line of maxLine bytes (a long path without spaces), the whole
+// subject is Q-encoded in words of at most 75 characters; a reader decodes
+// them back to the same text.
+func subjectValue(subject string) string {
+	v := mime.QEncoding.Encode("utf-8", EscapePath(subject))
+	const room = maxLine - len("Subject: ")
+	for w := range strings.SplitSeq(v, " ") {
+		if len(w) > room {
+			return qEncodeWords(v)
+		}
+	}
+	return v
+}
+
+// qEncodeWords Q-encodes s as RFC 2047 encoded words of at most 75
+// characters separated by spaces, splitting s only between UTF-8
+// sequences. Spaces inside s become '_', so the decoded words join back
+// to s exactly.
+func qEncodeWords(s string) string {
+	const (
+		prefix = "=?utf-8?q?"
+		suffix = "?="
+		room   = 75 - len(prefix) - len(suffix)
+	)
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/room*(len(prefix)+len(suffix)+1) + 16)
+	n := room // encoded characters in the current word; room starts a word
+	for i := 0; i < len(s); {
+		size := 1
+		if s[i] >= utf8.RuneSelf {
+			_, size = utf8.DecodeRuneInString(s[i:])
+		}
+		seq := s[i : i+size]
+		width := 0
+		for j := 0; j < len(seq); j++ {
+			width += qWidth(seq[j])
+		}
+		if n+width > room {
+			if i > 0 {
+				b.WriteString(suffix + " ")
+			}
+			b.WriteString(prefix)
+			n = 0
+		}
+		for j := 0; j < len(seq); j++ {
+			switch c := seq[j]; {
+			case c == ' ':
+				b.WriteByte('_')
+			case qWidth(c) == 1:
+				b.WriteByte(c)
+			default:
+				const hexDigits = "0123456789ABCDEF"
+				b.WriteByte('=')
+				b.WriteByte(hexDigits[c>>4])
+				b.WriteByte(hexDigits[c&15])
+			}
+		}
+		n += width
+		i += size
+	}
+	if len(s) > 0 {
+		b.WriteString(suffix)
+	}
+	return b.String()
+}
+
+// qWidth is the length of byte c in an encoded word: 1 for a space (written
+// as '_') and printable ASCII other than '=', '?' and '_', else 3 ("=XX").
+func qWidth(c byte) int {
+	if c == ' ' || c > ' ' && c <= '~' && c != '=' && c != '?' && c != '_' {
+		return 1
+	}
+	return 3
 }
 
 // writeHeader writes "name: value" CRLF, folded at spaces so lines stay near 78
