@@ -253,3 +253,55 @@ func TestConfigCheckSSHValCounters(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceptWarnsOnRulesOnly: accept warns that last-check.db was scanned
+// with other rules after an edit of the rules, not after an edit of options
+// that do not change what a scan records.
+func TestAcceptWarnsOnRulesOnly(t *testing.T) {
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	buildTree(t, tree, []treeFile{{path: "etc/motd", kind: 'f', data: "hello\n"}})
+	conf := simpleConfig(t, dir, tree)
+	state := filepath.Join(dir, "state")
+	a := func(args ...string) result {
+		t.Helper()
+		return agent(t, append([]string{"--config", conf, "--state-dir", state}, args...)...)
+	}
+	const warning = "scanned with other rules"
+	appendConf := func(line string) {
+		t.Helper()
+		f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(line + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := a("init"); r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	for _, tc := range []struct {
+		edit string
+		warn bool
+	}{
+		{edit: "report_explained = list", warn: false},
+		{edit: "!" + filepath.Join(tree, "var"), warn: true},
+	} {
+		if err := os.WriteFile(filepath.Join(tree, "etc/motd"), []byte(tc.edit+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := a("check"); r.code != 4 {
+			t.Fatalf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		appendConf(tc.edit)
+		r := a("accept")
+		if r.code != 0 {
+			t.Fatalf("accept after %q: exit %d: %s", tc.edit, r.code, r.stderr)
+		}
+		if got := strings.Contains(r.stderr, warning); got != tc.warn {
+			t.Errorf("accept after %q: warning %v, want %v; stderr %q", tc.edit, got, tc.warn, r.stderr)
+		}
+	}
+}

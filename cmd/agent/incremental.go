@@ -468,6 +468,18 @@ func (r *integrityRun) recordedWithScan(m db.Meta, fc fullCheck, haveFC bool) bo
 	return m.RulesDigest == r.pol.Digest
 }
 
+// scannedWithScan reports whether the scan with meta m (last-check.db) ran
+// with the current scan config. The record of the last full read fc (when
+// haveFC) says so when that read is this scan, so an edit of options alone
+// since is no change of rules; otherwise the whole config must be the one
+// the scan records.
+func (r *integrityRun) scannedWithScan(m db.Meta, fc fullCheck, haveFC bool) bool {
+	if haveFC && fc.Time.Equal(m.Created) && fc.Scan != "" {
+		return fc.Scan == r.scanDigest()
+	}
+	return m.RulesDigest == r.pol.Digest
+}
+
 // lastFullCheck reads the record of the last full read of the tree (or of
 // a partial update since); ok is false when there is none (or it cannot be
 // read: then it is no anchor).
