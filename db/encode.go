@@ -201,7 +201,7 @@ func appendEntry(dst, key []byte, e *scanner.Entry) []byte {
 			}
 		}
 	}
-	crc := crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, dst[start:])
+	crc := crc32Sum(key, dst[start:])
 	return binary.BigEndian.AppendUint32(dst, crc)
 }
 
@@ -228,7 +228,7 @@ func checkedBody(key, val []byte) ([]byte, error) {
 	}
 	body := val[:len(val)-crcSize]
 	want := binary.BigEndian.Uint32(val[len(val)-crcSize:])
-	if got := crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, body); got != want {
+	if got := crc32Sum(key, body); got != want {
 		return nil, fmt.Errorf("checksum mismatch (stored %08x, computed %08x)", want, got)
 	}
 	return body, nil
@@ -443,5 +443,6 @@ func parseEntry(key, body []byte) (*scanner.Entry, error) {
 
 // crc32Sum is the entry checksum over key and body.
 func crc32Sum(key, body []byte) uint32 {
-	return crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, body)
+	t := castagnoli()
+	return crc32.Update(crc32.Checksum(key, t), t, body)
 }

@@ -2,7 +2,6 @@ package raidcheck
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -28,20 +27,20 @@ var (
 	// " 1  Raid Set # 000      23 34500.0GB    0.0GB   1500.0GB         Normal"
 	// " 1  data                15 11250.0GB    0.0GB 123456789ABCDEF    Rebuilding"
 	// The fifth value is MinDiskCap or DiskChannels, depending on firmware.
-	arecaRSFRow = regexp.MustCompile(`^\s*(\d+)\s+(.+?)\s+(\d+)\s+(\d+(?:\.\d+)?[KMGTP]?B)\s+(\d+(?:\.\d+)?[KMGTP]?B)\s+(\S+)\s+(\S.*?)\s*$`)
+	arecaRSFRow = lazyRegexp(`^\s*(\d+)\s+(.+?)\s+(\d+)\s+(\d+(?:\.\d+)?[KMGTP]?B)\s+(\d+(?:\.\d+)?[KMGTP]?B)\s+(\S+)\s+(\S.*?)\s*$`)
 	// "  1 qb1              Raid Set # 000  Raid6   32000.0GB 00/00/00   Rebuilding(1.5%)"
 	// The tail (level, capacity, Ch/Id/Lun, state) is anchored on the
 	// capacity; the two names are split by the header's columns.
-	arecaVSFTail = regexp.MustCompile(`^(.*?)\s+(\S+)\s+(\d+(?:\.\d+)?[KMGTP]?B)\s+(\S+)\s+(\S.*?)\s*$`)
+	arecaVSFTail = lazyRegexp(`^(.*?)\s+(\S+)\s+(\d+(?:\.\d+)?[KMGTP]?B)\s+(\S+)\s+(\S.*?)\s*$`)
 	// "  9  02  SLOT 01 ST31500341AS                     1500.3GB  Raid Set # 000"
 	// "  1  01  Slot#1  N.A.                                0.0GB  N.A."
-	arecaDiskEncRow = regexp.MustCompile(`(?i)^\s*(\d+)\s+(\d+)\s+slot\s*#?\s*(\d+)\s+(.*?)\s+(\d+(?:\.\d+)?[KMGTP]?B)\s+(\S.*?)\s*$`)
+	arecaDiskEncRow = lazyRegexp(`(?i)^\s*(\d+)\s+(\d+)\s+slot\s*#?\s*(\d+)\s+(.*?)\s+(\d+(?:\.\d+)?[KMGTP]?B)\s+(\S.*?)\s*$`)
 	// " 16 16  WDC WD7502ABYS-05A6B0            750.2GB  Failed"
-	arecaDiskChRow = regexp.MustCompile(`^\s*(\d+)\s+(\d+)\s+(.*?)\s+(\d+(?:\.\d+)?[KMGTP]?B)\s+(\S.*?)\s*$`)
+	arecaDiskChRow = lazyRegexp(`^\s*(\d+)\s+(\d+)\s+(.*?)\s+(\d+(?:\.\d+)?[KMGTP]?B)\s+(\S.*?)\s*$`)
 	// "GuiErrMsg<0x00>: Success." closes every cli64 command.
-	arecaErrMsg = regexp.MustCompile(`^GuiErrMsg<0x([0-9A-Fa-f]+)>`)
+	arecaErrMsg = lazyRegexp(`^GuiErrMsg<0x([0-9A-Fa-f]+)>`)
 	// "Rebuilding(1.5%)", "Need Rebuild", "Normal"
-	arecaStateRe = regexp.MustCompile(`^([A-Za-z][A-Za-z ]*?)\s*(?:\((\d+(?:\.\d+)?)%\))?$`)
+	arecaStateRe = lazyRegexp(`^([A-Za-z][A-Za-z ]*?)\s*(?:\((\d+(?:\.\d+)?)%\))?$`)
 )
 
 type arecaRaidSet struct {
@@ -202,7 +201,7 @@ func (d *arecaData) read(inp Input) error {
 		n := i + 1
 		switch st {
 		case outside:
-			if m := arecaErrMsg.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
+			if m := arecaErrMsg().FindStringSubmatch(strings.TrimSpace(line)); m != nil {
 				if code, err := strconv.ParseUint(m[1], 16, 32); err != nil || code != 0 {
 					return perr(n, "cli reported an error: %s", vendorClip(strings.TrimSpace(line)))
 				}
@@ -286,7 +285,7 @@ func (d *arecaData) markSeen(kind arecaKind) {
 func (d *arecaData) row(kind arecaKind, cols [2]int, line string) bool {
 	switch kind {
 	case arecaRSF:
-		m := arecaRSFRow.FindStringSubmatch(line)
+		m := arecaRSFRow().FindStringSubmatch(line)
 		if m == nil {
 			return false
 		}
@@ -297,7 +296,7 @@ func (d *arecaData) row(kind arecaKind, cols [2]int, line string) bool {
 		d.sets = append(d.sets, &arecaRaidSet{num: m[1], name: strings.TrimSpace(m[2]), disks: n, size: m[4], state: m[7]})
 		return true
 	case arecaVSF:
-		m := arecaVSFTail.FindStringSubmatch(line)
+		m := arecaVSFTail().FindStringSubmatch(line)
 		if m == nil {
 			return false
 		}
@@ -308,14 +307,14 @@ func (d *arecaData) row(kind arecaKind, cols [2]int, line string) bool {
 		d.vols = append(d.vols, &arecaVolume{num: num, name: name, raidName: raid, level: m[2], size: m[3], state: m[5]})
 		return true
 	case arecaDiskEnc:
-		m := arecaDiskEncRow.FindStringSubmatch(line)
+		m := arecaDiskEncRow().FindStringSubmatch(line)
 		if m == nil {
 			return false
 		}
 		d.disks = append(d.disks, &arecaDisk{id: "E" + arecaTrimZeros(m[2]) + " S" + arecaTrimZeros(m[3]), model: m[4], size: m[5], usage: m[6]})
 		return true
 	case arecaDiskCh:
-		m := arecaDiskChRow.FindStringSubmatch(line)
+		m := arecaDiskChRow().FindStringSubmatch(line)
 		if m == nil {
 			return false
 		}
@@ -374,7 +373,7 @@ func arecaJudge(state string) (activity string, progress float64, v Verdict, rea
 	if notReported(state) {
 		return "", 0, Unknown, "no state reported"
 	}
-	m := arecaStateRe.FindStringSubmatch(strings.TrimSpace(state))
+	m := arecaStateRe().FindStringSubmatch(strings.TrimSpace(state))
 	if m == nil {
 		return "", 0, Unknown, fmt.Sprintf("unrecognised state %q", vendorClip(state))
 	}

@@ -1,7 +1,6 @@
 package raidcheck
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -14,19 +13,19 @@ const ToolMdstat = "mdstat"
 var (
 	// md1 : active raid1 sdb2[0] sda2[1]
 	// md0 : inactive sda[1](S) sdb[0](S)
-	mdHeaderRe = regexp.MustCompile(`^(md\S*)\s+:\s+(\S+)(.*)$`)
+	mdHeaderRe = lazyRegexp(`^(md\S*)\s+:\s+(\S+)(.*)$`)
 	// sdc1[3](F), sdb1[0], sde1[6](S), sdd1[2](W)(F)
-	mdMemberRe = regexp.MustCompile(`^([^\s\[\]()]+)\[(\d+)\]((?:\([A-Z]\))*)$`)
+	mdMemberRe = lazyRegexp(`^([^\s\[\]()]+)\[(\d+)\]((?:\([A-Z]\))*)$`)
 	//       8385664 blocks level 5, 64k chunk, algorithm 2 [3/2] [U_U]
-	mdBlocksRe = regexp.MustCompile(`^(\d+) blocks\b(.*)$`)
+	mdBlocksRe = lazyRegexp(`^(\d+) blocks\b(.*)$`)
 	// [3/2] [U_U]: raid disks / working disks, then one letter per slot.
-	mdCountRe = regexp.MustCompile(`\[(\d+)/(\d+)\]\s+\[([^\]]*)\]`)
+	mdCountRe = lazyRegexp(`\[(\d+)/(\d+)\]\s+\[([^\]]*)\]`)
 	// super 1.2, super external:imsm, super external:/md127/0
-	mdSuperRe = regexp.MustCompile(`\bsuper (\S+)`)
+	mdSuperRe = lazyRegexp(`\bsuper (\S+)`)
 	// [=>...................]  recovery =  8.5% (16775552/195310144) finish=17.0min speed=259783K/sec
-	mdProgressRe = regexp.MustCompile(`^(?:\[[=>.]*\]\s+)?([a-z]+)\s*=\s*([0-9]+(?:\.[0-9]+)?)%`)
+	mdProgressRe = lazyRegexp(`^(?:\[[=>.]*\]\s+)?([a-z]+)\s*=\s*([0-9]+(?:\.[0-9]+)?)%`)
 	// resync=DELAYED, resync=PENDING, recover=REMOTE
-	mdQueuedRe = regexp.MustCompile(`^([a-z]+)=([A-Z]+)$`)
+	mdQueuedRe = lazyRegexp(`^([a-z]+)=([A-Z]+)$`)
 )
 
 // mdPersonalities are the md personalities (RAID levels) the kernel has.
@@ -149,7 +148,7 @@ func parseMdstatInput(inp Input) (*Controller, error) {
 		}
 		if line[0] != ' ' && line[0] != '\t' {
 			cur = nil
-			if m := mdHeaderRe.FindStringSubmatch(line); m != nil {
+			if m := mdHeaderRe().FindStringSubmatch(line); m != nil {
 				recognised = true
 				cur = parseMdHeader(m)
 				arrays = append(arrays, cur)
@@ -234,12 +233,12 @@ func parseMdHeader(m []string) *mdArray {
 		}
 		fields = fields[1:]
 	}
-	if len(fields) > 0 && !mdMemberRe.MatchString(fields[0]) {
+	if len(fields) > 0 && !mdMemberRe().MatchString(fields[0]) {
 		md.a.Level = fields[0]
 		fields = fields[1:]
 	}
 	for _, f := range fields {
-		mm := mdMemberRe.FindStringSubmatch(f)
+		mm := mdMemberRe().FindStringSubmatch(f)
 		if mm == nil {
 			md.setUnknown("unrecognised member " + strconv.Quote(mdClip(f)))
 			continue
@@ -300,13 +299,13 @@ func (md *mdArray) setUnknown(why string) {
 // addLine reads an indented line inside an array's block.
 func (md *mdArray) addLine(s string) {
 	// 5860543744 blocks super 0.91 level 6, 4k chunk, algorithm 18 [6/4] [UUUU__]
-	if m := mdBlocksRe.FindStringSubmatch(s); m != nil {
+	if m := mdBlocksRe().FindStringSubmatch(s); m != nil {
 		md.blocks = true
 		md.a.Size = m[1] + " blocks"
-		if sm := mdSuperRe.FindStringSubmatch(m[2]); sm != nil {
+		if sm := mdSuperRe().FindStringSubmatch(m[2]); sm != nil {
 			md.super = sm[1]
 		}
-		if cm := mdCountRe.FindStringSubmatch(m[2]); cm != nil {
+		if cm := mdCountRe().FindStringSubmatch(m[2]); cm != nil {
 			n, err1 := strconv.Atoi(cm[1])
 			w, err2 := strconv.Atoi(cm[2])
 			if err1 != nil || err2 != nil || w > n {
@@ -325,7 +324,7 @@ func (md *mdArray) addLine(s string) {
 		return
 	}
 	// resync=DELAYED
-	if m := mdQueuedRe.FindStringSubmatch(s); m != nil {
+	if m := mdQueuedRe().FindStringSubmatch(s); m != nil {
 		switch m[1] {
 		case "resync", "recovery", "recover", "reshape", "check":
 		default:
@@ -341,7 +340,7 @@ func (md *mdArray) addLine(s string) {
 		return
 	}
 	// [==>..................]  resync = 11.2% (82505280/732571904) finish=197.2min speed=54928K/sec
-	if m := mdProgressRe.FindStringSubmatch(s); m != nil {
+	if m := mdProgressRe().FindStringSubmatch(s); m != nil {
 		switch m[1] {
 		case "resync", "recovery", "reshape", "check":
 		default:

@@ -17,22 +17,22 @@ const megaTool = "megacli"
 var (
 	// "Adapter #0" (-PDList, -LdPdInfo), "Adapter 0 -- Virtual Drive
 	// Information:" (-LdInfo), "Adapter 0: No Virtual Drive Configured."
-	megaAdapterRe = regexp.MustCompile(`^Adapter\s*#?\s*(\d+)\b`)
+	megaAdapterRe = lazyRegexp(`^Adapter\s*#?\s*(\d+)\b`)
 	// "BBU status for Adapter: 0" (-AdpBbuCmd -GetBbuStatus)
-	megaBBUAdapterRe = regexp.MustCompile(`(?i)^BBU status for Adapter\s*:\s*(\d+)`)
+	megaBBUAdapterRe = lazyRegexp(`(?i)^BBU status for Adapter\s*:\s*(\d+)`)
 	// "Virtual Drive: 0 (Target Id: 0)", old "Virtual Disk: 0 (Target Id: 0)"
-	megaVDRe = regexp.MustCompile(`(?i)^Virtual (?:Drive|Disk)\s*:\s*(\d+)`)
+	megaVDRe = lazyRegexp(`(?i)^Virtual (?:Drive|Disk)\s*:\s*(\d+)`)
 	// "Rebuild Progress on Device at Enclosure 32, Slot 10 Completed 3% in 98 Minutes."
-	megaRebuildRe = regexp.MustCompile(`(?i)Rebuild Progress on Device at Enclosure\s+([^,\s]+),\s*Slot\s+(\d+)\s+Completed\s+(\d+(?:\.\d+)?)\s*%`)
+	megaRebuildRe = lazyRegexp(`(?i)Rebuild Progress on Device at Enclosure\s+([^,\s]+),\s*Slot\s+(\d+)\s+Completed\s+(\d+(?:\.\d+)?)\s*%`)
 	// "Device(Encl-32 Slot-10) is not in rebuild process"
-	megaNoRebuildRe = regexp.MustCompile(`(?i)Device\s*\(\s*Encl-\S+\s+Slot-\d+\s*\)\s+is not in rebuild process`)
+	megaNoRebuildRe = lazyRegexp(`(?i)Device\s*\(\s*Encl-\S+\s+Slot-\d+\s*\)\s+is not in rebuild process`)
 	// "Exit Code: 0x00", the last line MegaCli prints for every command.
-	megaExitRe = regexp.MustCompile(`(?i)^Exit Code\s*:\s*(0x[0-9a-f]+)`)
+	megaExitRe = lazyRegexp(`(?i)^Exit Code\s*:\s*(0x[0-9a-f]+)`)
 	// "Check Consistency        : Completed 46%, Taken 167 min." under
 	// "Ongoing Progresses:" of a virtual drive.
-	megaProgressRe = regexp.MustCompile(`(?i)^([a-z][a-z ]*?)\s*:\s*Completed\s+(\d+(?:\.\d+)?)\s*%`)
+	megaProgressRe = lazyRegexp(`(?i)^([a-z][a-z ]*?)\s*:\s*Completed\s+(\d+(?:\.\d+)?)\s*%`)
 	// "Primary-1, Secondary-0, RAID Level Qualifier-0"
-	megaLevelRe = regexp.MustCompile(`(?i)Primary-(\d+)(?:,\s*Secondary-(\d+))?`)
+	megaLevelRe = lazyRegexp(`(?i)Primary-(\d+)(?:,\s*Secondary-(\d+))?`)
 )
 
 // megaAdapter collects what every input says about one MegaRAID adapter.
@@ -201,7 +201,7 @@ func (p *megaParser) parse(data []byte) error {
 		if firstLine == 0 {
 			firstLine = i + 1
 		}
-		if m := megaMatch(megaExitRe, line, "exit"); m != nil {
+		if m := megaMatch(megaExitRe(), line, "exit"); m != nil {
 			p.flushPD()
 			p.exit = strings.ToLower(m[1])
 			continue
@@ -211,7 +211,7 @@ func (p *megaParser) parse(data []byte) error {
 			// a later "Exit Code" line would start a new command's output.
 			continue
 		}
-		if m := megaMatch(megaBBUAdapterRe, line, "bbu"); m != nil {
+		if m := megaMatch(megaBBUAdapterRe(), line, "bbu"); m != nil {
 			p.flushPD()
 			n, _ := strconv.Atoi(m[1])
 			p.cur = p.adapter(n)
@@ -222,7 +222,7 @@ func (p *megaParser) parse(data []byte) error {
 			recognised = true
 			continue
 		}
-		if m := megaMatch(megaAdapterRe, line, "adapter"); m != nil {
+		if m := megaMatch(megaAdapterRe(), line, "adapter"); m != nil {
 			p.flushPD()
 			n, _ := strconv.Atoi(m[1])
 			p.cur = p.adapter(n)
@@ -231,7 +231,7 @@ func (p *megaParser) parse(data []byte) error {
 			recognised = true
 			continue
 		}
-		if m := megaMatch(megaRebuildRe, line, "rebuild"); m != nil {
+		if m := megaMatch(megaRebuildRe(), line, "rebuild"); m != nil {
 			pct, _ := strconv.ParseFloat(m[3], 64)
 			a := p.current()
 			a.progress[megaDiskID(m[1], m[2])] = pct
@@ -239,12 +239,12 @@ func (p *megaParser) parse(data []byte) error {
 			recognised = true
 			continue
 		}
-		if megaMatch(megaNoRebuildRe, line, "device") != nil {
+		if megaMatch(megaNoRebuildRe(), line, "device") != nil {
 			p.current()
 			recognised = true
 			continue
 		}
-		if m := megaMatch(megaVDRe, line, "virtual"); m != nil {
+		if m := megaMatch(megaVDRe(), line, "virtual"); m != nil {
 			p.flushPD()
 			a := p.current()
 			p.bbu = nil
@@ -349,7 +349,7 @@ func megaKeyValue(line string) (key, value string, ok bool) {
 
 func (p *megaParser) vdLine(line, key, value string) {
 	vd := p.vd
-	if m := megaProgressRe.FindStringSubmatch(line); m != nil {
+	if m := megaProgressRe().FindStringSubmatch(line); m != nil {
 		vd.activity = strings.ToLower(strings.Join(strings.Fields(m[1]), " "))
 		vd.progress, _ = strconv.ParseFloat(m[2], 64)
 		return
@@ -544,7 +544,7 @@ func megaActivityVerdict(activity string) Verdict {
 // megaLevel turns "Primary-5, Secondary-0, RAID Level Qualifier-3" and the
 // span depth into "RAID5", "RAID50", "RAID10"...
 func megaLevel(raw string, spanDepth int) string {
-	m := megaLevelRe.FindStringSubmatch(raw)
+	m := megaLevelRe().FindStringSubmatch(raw)
 	if m == nil {
 		return raw
 	}

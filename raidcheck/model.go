@@ -3,7 +3,9 @@ package raidcheck
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
+	"sync"
 )
 
 // Verdict is the judgement of an array, a disk, a controller or a whole
@@ -205,3 +207,16 @@ func notReported(s string) bool {
 	}
 	return false
 }
+
+// lazyRegexp returns a function that compiles expr on its first call and
+// returns the same Regexp after. The parsers' expressions are compiled this
+// way so that a process that parses no RAID output (every sshval session
+// starts this binary) does not compile them all at start.
+// Every one is kept in lazyRegexps, so a test compiles them all.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	f := sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+	lazyRegexps = append(lazyRegexps, f)
+	return f
+}
+
+var lazyRegexps []func() *regexp.Regexp

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -346,7 +345,7 @@ func isExecutable(path string) bool {
 
 // pciAddrRe matches a PCI device entry of a driver directory, e.g.
 // /sys/bus/pci/drivers/megaraid_sas/0000:03:00.0.
-var pciAddrRe = regexp.MustCompile(`^[0-9a-fA-F]{4,}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$`)
+var pciAddrRe = lazyRegexp(`^[0-9a-fA-F]{4,}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$`)
 
 // detect returns, per reporting tool name, the first evidence of one of its
 // family's controllers: a driver name or "scsi Vendor Model".
@@ -373,7 +372,7 @@ func (p *Probe) detect(log *slog.Logger) map[string]string {
 				continue
 			}
 			for _, e := range ents {
-				if pciAddrRe.MatchString(e.Name()) {
+				if pciAddrRe().MatchString(e.Name()) {
 					bound[drv] = true
 					break
 				}
@@ -661,8 +660,8 @@ func stderrLine(b []byte) string {
 //	c0    9650SE-16ML  16        16       1       0       5       1      OK
 //	/c0/e0        12     2       3     1        2        1
 var (
-	twShowCtlRe  = regexp.MustCompile(`^(c\d+)\s+\S`)
-	twShowEnclRe = regexp.MustCompile(`^(/c\d+/e\d+)\s`)
+	twShowCtlRe  = lazyRegexp(`^(c\d+)\s+\S`)
+	twShowEnclRe = lazyRegexp(`^(/c\d+/e\d+)\s`)
 )
 
 // twcommands lists the commands for every controller and enclosure a
@@ -684,7 +683,7 @@ func twcliCommands(show []byte) []cliCommand {
 			}
 			continue
 		}
-		if m := twShowCtlRe.FindStringSubmatch(line); m != nil {
+		if m := twShowCtlRe().FindStringSubmatch(line); m != nil {
 			c := m[1]
 			cmds = append(cmds, reqCmd("info", c, "unitstatus"), reqCmd("info", c, "drivestatus"))
 			if bbuCol >= 0 && bbuCol < len(fields) && fields[bbuCol] != "-" {
@@ -692,7 +691,7 @@ func twcliCommands(show []byte) []cliCommand {
 			}
 			continue
 		}
-		if m := twShowEnclRe.FindStringSubmatch(line); m != nil {
+		if m := twShowEnclRe().FindStringSubmatch(line); m != nil {
 			cmds = append(cmds, optCmd(m[1], "show", "all"))
 		}
 	}

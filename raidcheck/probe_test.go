@@ -563,3 +563,16 @@ func TestParseTool(t *testing.T) {
 		t.Errorf("ParseTool(hpacucli) error = %v, want ErrUnknownTool", err)
 	}
 }
+
+// TestLazyRegexps compiles every parser expression: they are compiled on
+// first use, so a bad one would otherwise panic only when its parser runs.
+func TestLazyRegexps(t *testing.T) {
+	if len(lazyRegexps) < 35 {
+		t.Errorf("%d expressions registered, want at least 35", len(lazyRegexps))
+	}
+	for _, f := range lazyRegexps {
+		if f() == nil || f() != f() {
+			t.Errorf("expression compiled to nil or twice")
+		}
+	}
+}

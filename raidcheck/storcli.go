@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,11 +19,11 @@ const (
 
 var (
 	// "TOPOLOGY :", "VD LIST :", "Drive /c0/e252/s0 - Detailed Information :"
-	storSectionRe = regexp.MustCompile(`^(\S.*?)\s+:$`)
+	storSectionRe = lazyRegexp(`^(\S.*?)\s+:$`)
 	// "Drive /c0/e252/s0", "Drive /c0/s3" (no enclosure), plus a suffix
 	// such as " State" or " - Detailed Information".
-	storDriveRe = regexp.MustCompile(`^Drive /c(\d+)(?:/e(\d+))?/s(\d+)(.*)$`)
-	storPercRe  = regexp.MustCompile(`(?i)\bperc(?:cli\d*)?\b`)
+	storDriveRe = lazyRegexp(`^Drive /c(\d+)(?:/e(\d+))?/s(\d+)(.*)$`)
+	storPercRe  = lazyRegexp(`(?i)\bperc(?:cli\d*)?\b`)
 )
 
 // storCtl collects what one input says about one controller.
@@ -304,7 +303,7 @@ func storParseJSON(in Input, off int) ([]*storCtl, error) {
 		}
 		c := newStorCtl(num)
 		c.cmdStatus, c.cmdDesc = storStr(cs["Status"]), storStr(cs["Description"])
-		if storPercRe.MatchString(storStr(cs["CLI Version"])) {
+		if storPercRe().MatchString(storStr(cs["CLI Version"])) {
 			c.perc = true
 		}
 		storReadJSON(c, rd)
@@ -326,7 +325,7 @@ func storReadJSON(c *storCtl, rd map[string]any) {
 			c.model = storStr(b["Product Name"])
 		}
 	}
-	if storPercRe.MatchString(c.model) {
+	if storPercRe().MatchString(c.model) {
 		c.perc = true
 	}
 	if v := storObj(rd["Version"]); v != nil {
@@ -411,7 +410,7 @@ func storReadJSON(c *storCtl, rd map[string]any) {
 	// "Physical Device Information" (an HBA's show all J).
 	drivesIn := func(m map[string]any) {
 		for _, k := range storSortedKeys(m) {
-			dm := storDriveRe.FindStringSubmatch(k)
+			dm := storDriveRe().FindStringSubmatch(k)
 			if dm == nil {
 				continue
 			}
@@ -555,10 +554,10 @@ func storParseText(in Input) ([]*storCtl, error) {
 		if strings.Trim(line, "=") == "" {
 			continue
 		}
-		if m := storSectionRe.FindStringSubmatch(line); m != nil && !strings.Contains(line, " = ") {
+		if m := storSectionRe().FindStringSubmatch(line); m != nil && !strings.Contains(line, " = ") {
 			section = m[1]
 			drive = ""
-			if dm := storDriveRe.FindStringSubmatch(section); dm != nil {
+			if dm := storDriveRe().FindStringSubmatch(section); dm != nil {
 				n, _ := strconv.Atoi(dm[1])
 				c = get(n)
 				drive = dm[2] + ":" + dm[3]
@@ -606,7 +605,7 @@ func storParseText(in Input) ([]*storCtl, error) {
 			c.cmdDesc = value
 		case key == "Model" && section == "Basics", key == "Product Name" && c.model == "":
 			c.model = value
-			if storPercRe.MatchString(value) {
+			if storPercRe().MatchString(value) {
 				c.perc = true
 			}
 		case key == "Controller Status":

@@ -2,7 +2,6 @@ package raidcheck
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,21 +32,21 @@ var twKindNames = [...]string{"", "controller", "enclosure summary", "unit statu
 
 var (
 	// A controller, unit, port, bbu or enclosure ID opening a row.
-	twCtlID  = regexp.MustCompile(`^c(\d+)$`)
-	twUnitID = regexp.MustCompile(`^u\d+$`)
+	twCtlID  = lazyRegexp(`^c(\d+)$`)
+	twUnitID = lazyRegexp(`^u\d+$`)
 	// "p0     OK               u0     931.51 GB   1953525168    S246JDWZ134931"
 	// "p8    OK             -    136.73 GB SAS   -   /c0/e0/slt3  SEAGATE ST3146855SS"
 	// "p5     NOT-PRESENT      -      -           -             -"
-	twPortRe = regexp.MustCompile(`^(p\d+)\s+(\S+)\s+(u\d+|-)\s+(\d+(?:\.\d+)?\s+[KMGTP]?B|-)(?:\s+(.*?))?\s*$`)
+	twPortRe = lazyRegexp(`^(p\d+)\s+(\S+)\s+(u\d+|-)\s+(\d+(?:\.\d+)?\s+[KMGTP]?B|-)(?:\s+(.*?))?\s*$`)
 	// "/c0/e0 Vendor = LSI CORP" opens an enclosure block of show all;
 	// 9650SE-era CLIs print "/e0" without the controller.
-	twEnclBlock = regexp.MustCompile(`^(?:/c(\d+))?/e(\d+)\s+\S.*=`)
-	twEnclID    = regexp.MustCompile(`^(?:/c(\d+))?/e(\d+)$`)
-	twSpeedLine = regexp.MustCompile(`^\s+-+Speed-+\s*$`)
-	twKeyValue  = regexp.MustCompile(`^/c\d+\S*\s.*=`)
+	twEnclBlock = lazyRegexp(`^(?:/c(\d+))?/e(\d+)\s+\S.*=`)
+	twEnclID    = lazyRegexp(`^(?:/c(\d+))?/e(\d+)$`)
+	twSpeedLine = lazyRegexp(`^\s+-+Speed-+\s*$`)
+	twKeyValue  = lazyRegexp(`^/c\d+\S*\s.*=`)
 	// A controller named in an input's name: "info c1 unitstatus",
 	// "host.info-c1-drivestatus.txt", "/c1/e0 show all".
-	twNameCtl = regexp.MustCompile(`(?i)(?:^|[^a-z0-9])c(\d+)(?:[^0-9]|$)`)
+	twNameCtl = lazyRegexp(`(?i)(?:^|[^a-z0-9])c(\d+)(?:[^0-9]|$)`)
 )
 
 type twUnitRow struct {
@@ -241,7 +240,7 @@ func (d *twData) read(inp Input) error {
 	}
 	// The controller of the tables that do not name it.
 	hint := 0
-	if ms := twNameCtl.FindAllStringSubmatch(inp.Name, -1); len(ms) > 0 {
+	if ms := twNameCtl().FindAllStringSubmatch(inp.Name, -1); len(ms) > 0 {
 		if n, err := strconv.Atoi(ms[len(ms)-1][1]); err == nil {
 			hint = n
 		}
@@ -315,7 +314,7 @@ func (d *twData) read(inp Input) error {
 			continue
 		}
 		strayTail = 0
-		if m := twEnclBlock.FindStringSubmatch(line); m != nil {
+		if m := twEnclBlock().FindStringSubmatch(line); m != nil {
 			if err := endTable(); err != nil {
 				return err
 			}
@@ -357,7 +356,7 @@ func (d *twData) read(inp Input) error {
 			// Outside a table: a shell prompt, the command line, the
 			// "---Speed---" line above the fan header, the "/c0 Model =
 			// 9650SE-16ML" lines of show all.
-			if tables > 0 && !twSpeedLine.MatchString(line) && !twKeyValue.MatchString(line) {
+			if tables > 0 && !twSpeedLine().MatchString(line) && !twKeyValue().MatchString(line) {
 				strayTail = n
 			}
 			continue
@@ -397,7 +396,7 @@ func (d *twData) read(inp Input) error {
 func twRowComplete(kind twKind, header []string, line string) bool {
 	need := len(header)
 	if kind == twPort {
-		m := twPortRe.FindStringSubmatch(line)
+		m := twPortRe().FindStringSubmatch(line)
 		if m == nil {
 			return false
 		}
@@ -431,7 +430,7 @@ func (d *twData) row(kind twKind, header []string, hint int, encl *twEnclState, 
 	switch kind {
 	case twCtl:
 		// "c0    9650SE-16ML  16        16       1       0       5       1      OK"
-		m := twCtlID.FindStringSubmatch(f[0])
+		m := twCtlID().FindStringSubmatch(f[0])
 		if m == nil || len(f) != len(header) {
 			return false
 		}
@@ -449,9 +448,9 @@ func (d *twData) row(kind twKind, header []string, hint int, encl *twEnclState, 
 	case twEncSum:
 		// "/c0/e0        12     2       3     1        2        1"
 		// Counts only; the states are in show all.
-		return twEnclID.MatchString(f[0])
+		return twEnclID().MatchString(f[0])
 	case twUnit:
-		if !twUnitID.MatchString(f[0]) {
+		if !twUnitID().MatchString(f[0]) {
 			// "u0-0  DISK  OK ..." sub-units of `info cN uN`: the unit
 			// row above them carries the state.
 			return strings.HasPrefix(f[0], "u") && strings.Contains(f[0], "-") && len(f) >= 3
@@ -477,7 +476,7 @@ func (d *twData) row(kind twKind, header []string, hint int, encl *twEnclState, 
 		c.unitRows = append(c.unitRows, u)
 		return true
 	case twPort:
-		m := twPortRe.FindStringSubmatch(line)
+		m := twPortRe().FindStringSubmatch(line)
 		if m == nil {
 			return false
 		}
@@ -523,7 +522,7 @@ func (d *twData) enclRow(kind twKind, encl *twEnclState, f []string) bool {
 	switch kind {
 	case twEncl:
 		// "/c0/e0      ALARM-ACTIVATED"
-		if !twEnclID.MatchString(name) {
+		if !twEnclID().MatchString(name) {
 			return false
 		}
 		if notReported(status) {
