@@ -289,17 +289,20 @@ func SendWithInfo(ctx context.Context, cfg MailConfig, msg []byte) (SendInfo, er
 		return info, &SendError{Step: StepMail, Err: err}
 	}
 	rcpts := make([]string, len(to))
-	for i, a := range to {
-		rcpts[i] = a.Address
-	}
 	if cfg.SMTPURL == "" {
+		for i, a := range to {
+			rcpts[i] = a.Address
+		}
 		info.Sendmail = cfg.Sendmail
 		if info.Sendmail == "" {
 			info.Sendmail = DefaultSendmail
 		}
 		return info, sendmail(ctx, &cfg, from.Address, rcpts, msg)
 	}
-	err = sendSMTP(ctx, &cfg, from.Address, rcpts, msg, &info)
+	for i, a := range to {
+		rcpts[i] = cfg.qualified(a).Address
+	}
+	err = sendSMTP(ctx, &cfg, cfg.qualified(from).Address, rcpts, msg, &info)
 	return info, err
 }
 

@@ -21,7 +21,8 @@ import (
 // testPostfix is a private Postfix instance: its own config, queue and data
 // directories, smtpd on two loopback ports (one with a snakeoil-like
 // certificate, one with a certificate for 127.0.0.1 signed by a test CA),
-// delivering agenttest@localhost to an mbox file.
+// delivering agenttest@localhost and agenttest@mx.test (its own origin) to
+// an mbox file.
 type testPostfix struct {
 	bin       string
 	dir, conf string
@@ -127,7 +128,7 @@ maillog_file_prefixes = %[1]s
 myhostname = mx.test
 mydomain = test
 myorigin = mx.test
-mydestination = localhost
+mydestination = localhost, mx.test
 inet_interfaces = loopback-only
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
@@ -366,6 +367,58 @@ func TestSendPostfix(t *testing.T) {
 			}
 			if unverified := strings.Contains(logBuf.String(), "certificate not verified"); unverified != tc.logged {
 				t.Errorf("log says unverified: %v, want %v:\n%s", unverified, tc.logged, logBuf.String())
+			}
+		})
+	}
+}
+
+// TestPostfixBareName: mail_to = agenttest and mail_from = agent (bare
+// user names, as admins write mail_to = root) reach the mailbox through a
+// real Postfix: over SMTP qualified with the host name, through Postfix's
+// own sendmail left for the MTA to qualify with its origin (mx.test, not
+// the host name localhost the headers carry).
+func TestPostfixBareName(t *testing.T) {
+	pf := startPostfix(t, newSnakeoil(t, "mx.test"), newMailCA(t))
+	for _, tc := range []struct {
+		name, smtp, sendmail string
+		want                 []string // header lines as delivered
+	}{
+		{name: "smtp", smtp: "smtp://" + pf.snakeAddr,
+			want: []string{"To: <agenttest@localhost>", "X-Original-To: agenttest@localhost", "Return-Path: <agent@localhost>"}},
+		{name: "sendmail", sendmail: "/usr/sbin/sendmail",
+			want: []string{"To: <agenttest@localhost>", "X-Original-To: agenttest", "Delivered-To: agenttest@mx.test", "Return-Path: <agent@mx.test>"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.sendmail != "" {
+				if _, err := os.Stat(tc.sendmail); err != nil {
+					t.Skipf("Postfix's sendmail: %v", err)
+				}
+				t.Setenv("MAIL_CONFIG", pf.conf)
+			}
+			cfg := mailBaseConfig()
+			cfg.To, cfg.From, cfg.Host = []string{"agenttest"}, "agent", "localhost"
+			cfg.Now = nil
+			cfg.Timeout = 20 * time.Second
+			cfg.SMTPURL, cfg.Sendmail = tc.smtp, tc.sendmail
+			msg, err := NewMessage(cfg, "bare name over "+tc.name, []byte("report body\n"), "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := Send(ctx, cfg, msg); err != nil {
+				t.Fatalf("Send: %v\nmaillog:\n%s", err, pf.log())
+			}
+			id := messageID(t, msg)
+			box := pf.waitMailbox(t, id)
+			i := bytes.Index(box, []byte(id))
+			start := max(bytes.LastIndex(box[:i], []byte("\nFrom ")), 0)
+			end := bytes.Index(box[i:], []byte("\n\n"))
+			head := string(box[start : i+max(end, 0)])
+			for _, w := range tc.want {
+				if !strings.Contains(head, "\n"+w+"\n") {
+					t.Errorf("delivered headers lack %q:\n%s", w, head)
+				}
 			}
 		})
 	}

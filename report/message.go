@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"opsagent/internal/mailaddr"
 )
 
 // Errors of message building. They are wrapped with the offending value.
@@ -159,10 +161,10 @@ func NewMessage(cfg MailConfig, subject string, body []byte, attachName string, 
 
 	var b bytes.Buffer
 	writeHeader(&b, "Date", cfg.now().Format(time.RFC1123Z))
-	writeHeader(&b, "From", from.String())
+	writeHeader(&b, "From", cfg.qualified(from).String())
 	var tos []string
 	for _, a := range to {
-		tos = append(tos, a.String())
+		tos = append(tos, cfg.qualified(a).String())
 	}
 	writeHeader(&b, "To", strings.Join(tos, ", "))
 	writeHeader(&b, "Subject", subjectValue(subject))
@@ -224,18 +226,16 @@ func NewMessage(cfg MailConfig, subject string, body []byte, attachName string, 
 	return b.Bytes(), nil
 }
 
-// addresses parses the sender and recipients. A bare "agent@HOST" and a
-// "Name <addr>" form are both accepted; anything net/mail refuses
-// (including CR or LF, which could forge headers) is an error.
+// addresses parses the sender and recipients. "agent@HOST", "Name <addr>"
+// and a bare local user name ("root", see qualified) are accepted;
+// anything else (including CR or LF, which could forge headers) is an
+// error.
 func (cfg MailConfig) addresses() (*mail.Address, []*mail.Address, error) {
 	fromText := cfg.From
 	if fromText == "" {
 		fromText = "agent@" + mailHost(cfg.Host)
 	}
-	from, err := mail.ParseAddress(fromText)
-	if err == nil {
-		err = fitsHeader(from)
-	}
+	from, err := cfg.parseAddress(fromText)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: mail_from %q: %v", ErrAddress, fromText, err)
 	}
@@ -245,10 +245,7 @@ func (cfg MailConfig) addresses() (*mail.Address, []*mail.Address, error) {
 		if t == "" {
 			continue
 		}
-		a, err := mail.ParseAddress(t)
-		if err == nil {
-			err = fitsHeader(a)
-		}
+		a, err := cfg.parseAddress(t)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: mail_to %q: %v", ErrAddress, t, err)
 		}
@@ -258,6 +255,29 @@ func (cfg MailConfig) addresses() (*mail.Address, []*mail.Address, error) {
 		return nil, nil, ErrNoRecipients
 	}
 	return from, to, nil
+}
+
+// parseAddress parses one address of mail_to or mail_from; a bare local
+// part ("root") is kept bare (see qualified).
+func (cfg MailConfig) parseAddress(s string) (*mail.Address, error) {
+	a, err := mailaddr.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	return a, fitsHeader(cfg.qualified(a))
+}
+
+// qualified returns a, a bare local part ("root") made "root@HOST". The
+// headers always carry the qualified form, so every reader parses them;
+// the envelope too over SMTP, as servers refuse unqualified recipients.
+// Sendmail gets the bare name in the envelope: the MTA qualifies it with
+// the mail domain it knows (myorigin, qualify_domain), which the host name
+// may not be.
+func (cfg MailConfig) qualified(a *mail.Address) *mail.Address {
+	if strings.Contains(a.Address, "@") {
+		return a
+	}
+	return &mail.Address{Name: a.Name, Address: a.Address + "@" + mailHost(cfg.Host)}
 }
 
 // fitsHeader returns an error when a word of a's header form is too long

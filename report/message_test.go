@@ -463,3 +463,28 @@ func TestEximAccepts(t *testing.T) {
 		})
 	}
 }
+
+// TestBareNames: a bare user name in mail_to or mail_from is qualified
+// with the host in the headers (the envelope: TestPostfixBareName).
+func TestBareNames(t *testing.T) {
+	for _, tc := range []struct {
+		smtp, to, from string
+	}{
+		{smtp: "", to: "<root@host1.example.com>, <ops@example.com>", from: "<agent@host1.example.com>"},
+		{smtp: "smtp://127.0.0.1", to: "<root@host1.example.com>, <ops@example.com>", from: "<agent@host1.example.com>"},
+	} {
+		cfg := mailGoldenConfig()
+		cfg.To, cfg.From, cfg.SMTPURL = []string{"root", "ops@example.com"}, "agent", tc.smtp
+		msg, err := NewMessage(cfg, "s", []byte("b\n"), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := parseMail(t, msg)
+		if got := m.header.Get("To"); got != tc.to {
+			t.Errorf("smtp_url %q: To %q, want %q", tc.smtp, got, tc.to)
+		}
+		if got := m.header.Get("From"); got != tc.from {
+			t.Errorf("smtp_url %q: From %q, want %q", tc.smtp, got, tc.from)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"opsagent/internal/mailaddr"
 )
 
 // Defaults of the agent options (DESIGN.md §2).
@@ -356,6 +358,9 @@ var optionDefs = []optionDef{
 			o.MailTo = nil
 			for _, a := range strings.Split(v, ",") {
 				if a = strings.TrimSpace(a); a != "" {
+					if _, err := mailaddr.Parse(a); err != nil {
+						return fmt.Errorf("%w: mail_to %q: %v", ErrBadValue, a, err)
+					}
 					o.MailTo = append(o.MailTo, a)
 				}
 			}
@@ -368,7 +373,15 @@ var optionDefs = []optionDef{
 			return []string{strings.Join(o.MailTo, ",")}
 		},
 	},
-	stringOpt("mail_from", valRest, func(o *Options) *string { return &o.MailFrom }, "", nil),
+	stringOpt("mail_from", valRest, func(o *Options) *string { return &o.MailFrom }, "", func(v string) error {
+		if v == "" {
+			return nil
+		}
+		if _, err := mailaddr.Parse(v); err != nil {
+			return fmt.Errorf("%w: mail_from %q: %v", ErrBadValue, v, err)
+		}
+		return nil
+	}),
 	boolOpt("mail_clean", func(o *Options) *bool { return &o.MailClean }, false),
 	stringOpt("smtp_url", valRest, func(o *Options) *string { return &o.SMTPURL }, "", func(v string) error {
 		if v == "" || strings.HasPrefix(v, "smtp://") || strings.HasPrefix(v, "smtps://") {

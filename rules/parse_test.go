@@ -95,6 +95,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad setenv name", "@@x_include_setenv 1A b\n", ErrBadVariable, 1},
 		{"bad define", "@@define\n", ErrSyntax, 1},
 		{"bad smtp_tls", "smtp_tls=required\n", ErrBadValue, 1},
+		{"bad mail_to", "num_workers=2\nmail_to=root, ops team@example.org\n", ErrBadValue, 2},
+		{"mail_to with a bad local part", "mail_to=root.\n", ErrBadValue, 1},
+		{"bad mail_from", "mail_from=Agent <agent@\n", ErrBadValue, 1},
 		{"smtp_tls none with smtp_user", "smtp_url=smtp://127.0.0.1\nsmtp_tls=none\nsmtp_user=u\n", ErrBadValue, 2},
 		{"smtp_tls none with smtps", "smtp_tls=none\nsmtp_url=smtps://127.0.0.1\n", ErrBadValue, 1},
 		{"empty smtp_ca_file", "smtp_ca_file=\n", ErrBadValue, 1},
@@ -201,7 +204,7 @@ func TestOptions(t *testing.T) {
 		text := `@@ifdef AGENT
 state_dir=/srv/agent
 report_maxage=30d
-mail_to=a@example.org, b@example.org
+mail_to=a@example.org, b@example.org, root
 mail_from=agent@example.org
 smtp_url=smtps://mail.example.org:465
 smtp_user=u
@@ -240,7 +243,7 @@ database_in=file:/var/lib/aide/aide.db
 		}
 		o := p.Options
 		if o.StateDir != "/srv/agent" || o.ReportDir != "/srv/agent/reports" || o.ReportMaxAge != 30*24*time.Hour ||
-			!reflect.DeepEqual(o.MailTo, []string{"a@example.org", "b@example.org"}) || o.MailFrom != "agent@example.org" ||
+			!reflect.DeepEqual(o.MailTo, []string{"a@example.org", "b@example.org", "root"}) || o.MailFrom != "agent@example.org" ||
 			o.SMTPURL != "smtps://mail.example.org:465" || o.SMTPUser != "u" || o.SMTPPasswordFile != "/etc/agent/pw" ||
 			o.Sendmail != "/usr/sbin/sendmail" || o.ScheduleCheck != "0 3 * * *" || o.CheckMode != "update" || o.FullCheckEvery != 72*time.Hour ||
 			o.ScheduleRAID != "@hourly" || o.RAIDAlertRepeat != 12*time.Hour || o.AOEConfig != "/etc/vb.conf" ||

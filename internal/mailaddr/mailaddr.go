@@ -1,0 +1,43 @@
+// Package mailaddr parses the mail addresses of the config (mail_to,
+// mail_from): rules checks them when the config loads, report when it
+// builds and sends a mail, with the same answer.
+package mailaddr
+
+import (
+	"errors"
+	"net/mail"
+	"strings"
+)
+
+// ErrLocalPart is the error for a bare name that is no valid local part.
+var ErrLocalPart = errors.New("not a mail address nor a local user name")
+
+// Parse parses one address: an RFC 5322 address ("ops@example.org",
+// "Ops <ops@example.org>") or a bare local part ("root"), which Parse
+// returns as an Address without '@' for the caller to qualify or to leave
+// to the local MTA, as mail(1) and cron do. CR and LF are refused by
+// either form, so an address can never forge a header.
+func Parse(s string) (*mail.Address, error) {
+	if !strings.ContainsAny(s, "@<") {
+		if !IsLocalPart(s) {
+			return nil, ErrLocalPart
+		}
+		return &mail.Address{Address: s}, nil
+	}
+	return mail.ParseAddress(s)
+}
+
+// IsLocalPart reports whether s is an RFC 5322 dot-atom: atoms of letters,
+// digits and !#$%&'*+-/=?^_`{|}~ joined by single dots.
+func IsLocalPart(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
