@@ -9,14 +9,17 @@ import (
 	"strings"
 )
 
-// ErrLocalPart is the error for a bare name that is no valid local part.
-var ErrLocalPart = errors.New("not a mail address nor a local user name")
+// Errors of Parse besides net/mail's.
+var (
+	ErrLocalPart = errors.New("not a mail address nor a local user name")
+	ErrControl   = errors.New("control character in the address's name")
+)
 
 // Parse parses one address: an RFC 5322 address ("ops@example.org",
 // "Ops <ops@example.org>") or a bare local part ("root"), which Parse
 // returns as an Address without '@' for the caller to qualify or to leave
-// to the local MTA, as mail(1) and cron do. CR and LF are refused by
-// either form, so an address can never forge a header.
+// to the local MTA, as mail(1) and cron do. Control characters (CR, LF)
+// are refused in every part, so an address can never forge a header.
 func Parse(s string) (*mail.Address, error) {
 	if !strings.ContainsAny(s, "@<") {
 		if !IsLocalPart(s) {
@@ -24,7 +27,15 @@ func Parse(s string) (*mail.Address, error) {
 		}
 		return &mail.Address{Address: s}, nil
 	}
-	return mail.ParseAddress(s)
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return nil, err
+	}
+	// net/mail takes a comment as the name: "a@b (\r)" has the name "\r".
+	if strings.IndexFunc(a.Name, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+		return nil, ErrControl
+	}
+	return a, nil
 }
 
 // IsLocalPart reports whether s is an RFC 5322 dot-atom: atoms of letters,
