@@ -288,21 +288,26 @@ func SendWithInfo(ctx context.Context, cfg MailConfig, msg []byte) (SendInfo, er
 	if err != nil {
 		return info, &SendError{Step: StepMail, Err: err}
 	}
-	rcpts := make([]string, len(to))
-	if cfg.SMTPURL == "" {
+	if cfg.SMTPURL != "" {
+		// Servers refuse unqualified addresses; sendmail's MTA
+		// qualifies a bare name itself (see qualified).
+		from = cfg.qualified(from)
 		for i, a := range to {
-			rcpts[i] = a.Address
+			to[i] = cfg.qualified(a)
 		}
+	}
+	rcpts := make([]string, len(to))
+	for i, a := range to {
+		rcpts[i] = a.Address
+	}
+	if cfg.SMTPURL == "" {
 		info.Sendmail = cfg.Sendmail
 		if info.Sendmail == "" {
 			info.Sendmail = DefaultSendmail
 		}
 		return info, sendmail(ctx, &cfg, from.Address, rcpts, msg)
 	}
-	for i, a := range to {
-		rcpts[i] = cfg.qualified(a).Address
-	}
-	err = sendSMTP(ctx, &cfg, cfg.qualified(from).Address, rcpts, msg, &info)
+	err = sendSMTP(ctx, &cfg, from.Address, rcpts, msg, &info)
 	return info, err
 }
 

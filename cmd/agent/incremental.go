@@ -455,27 +455,19 @@ func (r *integrityRun) scanDigest() string {
 	return hex.EncodeToString(d[:])
 }
 
-// recordedWithScan reports whether the baseline with meta m was recorded
-// with the current scan config (rules.Policy.ScanDigest). The record of the
-// last full read fc (when haveFC) says so when it describes that baseline:
-// options that do not change what a scan records (package_check, mail,
-// schedules, report layout) may have changed since. Otherwise the whole
-// config must be the one the baseline records.
-func (r *integrityRun) recordedWithScan(m db.Meta, fc fullCheck, haveFC bool) bool {
-	if haveFC && fc.BaselineCreated.Equal(m.Created) && fc.BaselineScan != "" {
-		return fc.BaselineScan == r.scanDigest()
-	}
-	return m.RulesDigest == r.pol.Digest
-}
-
-// scannedWithScan reports whether the scan with meta m (last-check.db) ran
-// with the current scan config. The record of the last full read fc (when
-// haveFC) says so when that read is this scan, so an edit of options alone
-// since is no change of rules; otherwise the whole config must be the one
-// the scan records.
-func (r *integrityRun) scannedWithScan(m db.Meta, fc fullCheck, haveFC bool) bool {
-	if haveFC && fc.Time.Equal(m.Created) && fc.Scan != "" {
-		return fc.Scan == r.scanDigest()
+// withScan reports whether the database with meta m was written with the
+// current scan config (rules.Policy.ScanDigest). A record of the scan
+// digest a database created at created was written with (scan, "" when
+// none) says so when it describes m: options that do not change what a
+// scan records (package_check, mail, schedules, report layout) may have
+// changed since. Otherwise the whole config must be the one m records.
+//
+// For a baseline the record is the last full read's BaselineCreated and
+// BaselineScan; for last-check.db its Time and Scan (that read is the
+// scan).
+func (r *integrityRun) withScan(m db.Meta, created time.Time, scan string) bool {
+	if scan != "" && created.Equal(m.Created) {
+		return scan == r.scanDigest()
 	}
 	return m.RulesDigest == r.pol.Digest
 }

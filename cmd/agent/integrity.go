@@ -643,7 +643,7 @@ func (r *integrityRun) accept() error {
 	}
 	defer cur.Close()
 	m := cur.Meta()
-	if fc, ok := r.lastFullCheck(); !r.scannedWithScan(m, fc, ok) {
+	if fc, _ := r.lastFullCheck(); !r.withScan(m, fc.Time, fc.Scan) {
 		r.warn("%s was scanned with other rules than the current config", last)
 	}
 	base := r.path(baselineName)

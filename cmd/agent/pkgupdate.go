@@ -385,8 +385,8 @@ func (r *integrityRun) updatePackages(old *db.Baseline) error {
 	// scan records (package_check, mail) is none: the record of the last
 	// full read says which scan config the baseline was recorded with.
 	meta := r.meta("update")
-	fc, haveFC := r.lastFullCheck()
-	sameRules := r.recordedWithScan(old.Meta(), fc, haveFC)
+	fc, _ := r.lastFullCheck()
+	sameRules := r.withScan(old.Meta(), fc.BaselineCreated, fc.BaselineScan)
 	if !sameRules {
 		meta.RulesDigest = [32]byte{}
 	}

@@ -566,7 +566,7 @@ func (r *integrityRun) journalAnchor(base *db.Baseline, st db.JournalState) (anc
 	m := base.Meta()
 	fc, haveFC := r.lastFullCheck()
 	scan := r.scanDigest()
-	if !r.recordedWithScan(m, fc, haveFC) {
+	if !r.withScan(m, fc.BaselineCreated, fc.BaselineScan) {
 		return anchor{}, "the rules changed since the baseline was written"
 	}
 	// A full read is on record when the record has one (a record may hold
